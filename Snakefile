@@ -1,0 +1,24 @@
+# webbflow: the JWST science calibration pipeline as a Snakemake workflow.
+# Ask for files (snakemake results/.../jw..._rate.fits); the rules follow from the suffixes.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+include: "rules/detector1.smk"
+
+
+rule all:
+    input:
+        get_all_products,
+    default_target: True
+
+
+rule demo:
+    input:
+        get_demo_products,

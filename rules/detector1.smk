@@ -1,0 +1,21 @@
+# Stage 1: ramps to count rates, one job per exposure.
+
+
+rule detector1:
+    input:
+        unpack(get_detector1_input),
+    output:
+        rate="{stem}_rate.fits",
+        rateints="{stem}_rateints.fits",
+    log:
+        "{stem}_detector1.log",
+    benchmark:
+        "{stem}_detector1.benchmark.tsv"
+    params:
+        crds=config["crds"],
+        steps=config["detector1"],
+    threads: config["threads"]["detector1"]
+    resources:
+        mem_mb=get_detector1_mem_mb,
+    script:
+        "../scripts/detector1.py"

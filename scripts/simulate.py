@@ -1,0 +1,15 @@
+# Snakemake script of checkpoint simulate: writes the demo program. No science here.
+import json
+import os
+
+from webbflow.simulate import simulate_program
+from webbflow.workflow import job
+
+with job(snakemake.log[0], "simulate") as log:  # noqa: F821
+    outdir = os.path.dirname(snakemake.output.manifest)  # noqa: F821
+    summary = simulate_program(outdir, seed=snakemake.params.seed, full_frame=snakemake.params.full_frame)  # noqa: F821
+    tmp = snakemake.output.manifest + ".tmp"  # noqa: F821
+    with open(tmp, "w") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, snakemake.output.manifest)  # noqa: F821
+    log.info("simulated %s", outdir)

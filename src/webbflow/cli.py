@@ -1,0 +1,170 @@
+"""The ``webbflow`` command."""
+
+import argparse
+import logging
+import os
+import sys
+
+from webbflow import __version__
+from webbflow.errors import WebbflowError
+
+_OPTIONAL_COMMANDS = ("webbflow.simulate.cli", "webbflow.associations.cli")
+
+
+def _add_crds_options(parser):
+    parser.add_argument("--crds-path", help="CRDS cache directory (default: $CRDS_PATH)")
+    parser.add_argument("--crds-server", help="a real CRDS server URL (default: the local cache only)")
+    parser.add_argument("--context", help="CRDS context, e.g. jwst_0001.pmap (default: the cache's)")
+    parser.add_argument("--override", action="append", metavar="REFTYPE=PATH", default=[],
+                        help="use this reference file instead of CRDS's choice (repeatable)")
+    parser.add_argument("--config", help="YAML config with step parameters (as config/config.yaml)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for the numba kernels")
+
+
+def build_parser():
+    """The argument parser of the ``webbflow`` command."""
+    parser = argparse.ArgumentParser(prog="webbflow", description="JWST calibration, file by file.")
+    parser.add_argument("--version", action="version", version=f"webbflow {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a whole stage on one file")
+    run.add_argument("stage", choices=["detector1"])
+    run.add_argument("input", help="an _uncal.fits file in the official format")
+    run.add_argument("-o", "--output-dir", default=".", help="directory for the products")
+    _add_crds_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    step = sub.add_parser("step", help="run one step on one file")
+    step.add_argument("name", help="step name, e.g. jump")
+    step.add_argument("input")
+    step.add_argument("-o", "--output", required=True, help="output file")
+    _add_crds_options(step)
+    step.set_defaults(func=_cmd_step)
+
+    refs = sub.add_parser("refs", help="reference-file selection")
+    refs_sub = refs.add_subparsers(dest="refs_command", metavar="ACTION")
+    refs_sub.required = True
+    select = refs_sub.add_parser("select", help="print the references CRDS selects for an exposure")
+    select.add_argument("input")
+    _add_crds_options(select)
+    select.set_defaults(func=_cmd_refs_select)
+
+    import importlib
+
+    for name in _OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.register(sub)
+    return parser
+
+
+def _crds_setup(args):
+    from webbflow.refs.select import configure_crds
+
+    configure_crds(args.crds_path, args.crds_server)
+
+
+def _select_for(model, reftypes, args):
+    from webbflow.config import parse_overrides
+    from webbflow.refs.select import select_references
+
+    _crds_setup(args)
+    return select_references(model.meta, reftypes, context=args.context, exposure=model.path,
+                             overrides=parse_overrides(args.override))
+
+
+def _cmd_run(args):
+    from webbflow.config import load_config
+    from webbflow.datamodels import RampModel
+    from webbflow.pipelines import detector1
+
+    config = load_config(args.config).get("detector1", {}) if args.config else {}
+    model = RampModel.read(args.input)
+    refs = _select_for(model, detector1.required_reftypes(model.meta, config), args)
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = os.path.basename(args.input).rsplit(".", 1)[0]
+    for suffix in ("_uncal", "_ramp"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    rate = os.path.join(args.output_dir, f"{stem}_rate.fits")
+    rateints = os.path.join(args.output_dir, f"{stem}_rateints.fits")
+    from webbflow.refs.select import current_context
+
+    detector1.run_file(args.input, rate, rateints, refs, config=config, context=current_context(args.context),
+                       threads=args.threads, log=lambda line: logging.getLogger("webbflow").info(line))
+    print(rate)
+    print(rateints)
+    return 0
+
+
+def _cmd_step(args):
+    from webbflow.config import load_config
+    from webbflow.datamodels import open_model
+    from webbflow.pipelines import detector1
+
+    config = load_config(args.config).get("detector1", {}) if args.config else {}
+    try:
+        module, params = detector1.step_settings(args.name, {}, config)
+    except ModuleNotFoundError:
+        known = ", ".join(sorted(set(detector1.NIR_STEPS) | set(detector1.MIRI_STEPS)))
+        raise WebbflowError(None, f"unknown step {args.name!r}; known steps: {known}") from None
+    params.pop("skip", None)
+    params.pop("callable", None)
+    model = open_model(args.input)
+    refs = _select_for(model, module.REFTYPES, args) if module.REFTYPES else {}
+    result = module.run(model, refs, params)
+    if isinstance(result, tuple):  # ramp_fit: rate and rateints
+        rate, rateints = result
+        rate.save(args.output)
+        root, ext = os.path.splitext(args.output)
+        ints_path = root.replace("_rate", "_rateints") if root.endswith("_rate") else root + "ints"
+        rateints.save(ints_path + ext)
+    else:
+        result.meta[module.STATUS_KEYWORD] = "COMPLETE"
+        result.save(args.output)
+    print(args.output)
+    return 0
+
+
+def _cmd_refs_select(args):
+    from webbflow.config import load_config
+    from webbflow.datamodels import RampModel
+    from webbflow.pipelines import detector1
+
+    config = load_config(args.config).get("detector1", {}) if args.config else {}
+    model = RampModel.read(args.input)
+    refs = _select_for(model, detector1.required_reftypes(model.meta, config), args)
+    for reftype, path in sorted(refs.items()):
+        print(f"{reftype}\t{path}")
+    return 0
+
+
+def main(argv=None):
+    """Entry point: one clear line on error, a traceback only with --debug."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except WebbflowError as exc:
+        if args.debug:
+            raise
+        print(f"webbflow: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("webbflow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure: still one line without --debug
+        if args.debug:
+            raise
+        print(f"webbflow: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""A small in-memory data model backed by the official JWST FITS layout."""
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from webbflow.errors import InputError
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One image extension of a product.
+
+    Parameters
+    ----------
+    extname : str
+        The FITS EXTNAME (``SCI``, ``DQ`` ...).
+    attr : str
+        The model attribute holding the array.
+    dtype : numpy dtype
+        The in-memory (and, unless ``file_dtype`` is given, on-disk) type.
+    required : bool
+        Whether the extension must be present on read.
+    grid : str
+        Which shape the array has: ``"full"`` (the model's full shape),
+        ``"image"`` (the last two axes) or ``"free"`` (any shape).
+    """
+
+    extname: str
+    attr: str
+    dtype: object
+    required: bool = False
+    grid: str = "full"
+
+
+# Keywords every science product carries in its primary header.
+REQUIRED_KEYWORDS = ("INSTRUME", "DETECTOR")
+
+KNOWN_INSTRUMENTS = ("NIRCAM", "NIRISS", "NIRSPEC", "MIRI", "FGS")
+
+
+class DataModel:
+    """Base class: a primary header plus named arrays and tables.
+
+    Attributes
+    ----------
+    meta : astropy.io.fits.Header
+        The primary header (all exposure metadata lives here, as in the
+        official products).
+    sci_meta : astropy.io.fits.Header
+        Extra keywords of the SCI extension (BUNIT, WCS ...).
+    int_times : numpy.ndarray or None
+        The INT_TIMES table as a structured array.
+    asdf_tree : dict
+        Extra items stored in the ASDF extension (a WCS, for instance).
+    """
+
+    arrays = ()
+    ndim = 2
+    model_type = "DataModel"
+    bunit = None
+
+    def __init__(self, meta=None, sci_meta=None, int_times=None, asdf_tree=None, **arrays):
+        self.meta = fits.Header() if meta is None else meta
+        self.sci_meta = fits.Header() if sci_meta is None else sci_meta
+        self.int_times = int_times
+        self.asdf_tree = {} if asdf_tree is None else asdf_tree
+        self.path = None
+        known = {spec.attr for spec in self.arrays}
+        unknown = set(arrays) - known
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no arrays {sorted(unknown)}")
+        for spec in self.arrays:
+            value = arrays.get(spec.attr)
+            setattr(self, spec.attr, None if value is None else np.asarray(value, dtype=spec.dtype))
+        self._fill_missing()
+
+    # -- shapes ---------------------------------------------------------
+    @property
+    def shape(self):
+        """The shape of the SCI array."""
+        return self.data.shape
+
+    def _fill_missing(self):
+        """Create absent optional arrays, zero-filled, once ``data`` is known."""
+        if getattr(self, "data", None) is None:
+            return
+        for spec in self.arrays:
+            if getattr(self, spec.attr) is None and spec.grid != "free":
+                shape = self.data.shape if spec.grid == "full" else self.data.shape[-2:]
+                setattr(self, spec.attr, np.zeros(shape, dtype=spec.dtype))
+
+    # -- writing ----------------------------------------------------------
+    def to_hdulist(self):
+        """Build the FITS HDU list in the official layout."""
+        primary = fits.PrimaryHDU(header=self.meta.copy())
+        primary.header["DATAMODL"] = self.model_type
+        hdus = [primary]
+        for spec in self.arrays:
+            value = getattr(self, spec.attr)
+            if value is None:
+                continue
+            hdus.append(self._image_hdu(spec, value))
+        if self.int_times is not None:
+            hdus.append(fits.BinTableHDU(np.asarray(self.int_times), name="INT_TIMES"))
+        hdus.append(_asdf_hdu(self._asdf_payload()))
+        return fits.HDUList(hdus)
+
+    def _image_hdu(self, spec, value):
+        header = self.sci_meta.copy() if spec.extname == "SCI" else fits.Header()
+        if spec.extname == "SCI" and self.bunit and "BUNIT" not in header:
+            header["BUNIT"] = self.bunit
+        return fits.ImageHDU(np.ascontiguousarray(value, dtype=spec.dtype), header=header, name=spec.extname)
+
+    def _asdf_payload(self):
+        return dict(self.asdf_tree)
+
+    def save(self, path):
+        """Write the model to ``path`` atomically (temporary name, then rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The product file name.
+        """
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".fits", dir=directory)
+        os.close(fd)
+        try:
+            self.to_hdulist().writeto(tmp, overwrite=True, checksum=False)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        self.path = path
+        return path
+
+    # -- reading ------------------------------------------------------------
+    @classmethod
+    def from_hdulist(cls, hdul, path="<memory>"):
+        """Build a model from an open HDU list, validating it.
+
+        Raises
+        ------
+        InputError
+            When a required extension or keyword is missing or an array has
+            the wrong shape.
+        """
+        meta = hdul[0].header.copy()
+        for key in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "DATAMODL"):
+            meta.remove(key, ignore_missing=True, remove_all=True)
+        names = {hdu.name: hdu for hdu in hdul[1:]}
+        arrays = {}
+        sci_meta = fits.Header()
+        for spec in cls.arrays:
+            hdu = names.get(spec.extname)
+            if hdu is None:
+                if spec.required:
+                    raise InputError(path, f"has no {spec.extname} extension")
+                continue
+            if not isinstance(hdu, (fits.ImageHDU, fits.CompImageHDU)) or hdu.data is None:
+                raise InputError(path, f"extension {spec.extname} is not an image")
+            arrays[spec.attr] = cls._read_array(spec, hdu, path)
+            if spec.extname == "SCI":
+                sci_meta = _strip_structural(hdu.header)
+        int_times = None
+        if "INT_TIMES" in names and isinstance(names["INT_TIMES"], fits.BinTableHDU):
+            int_times = np.asarray(names["INT_TIMES"].data).copy()
+        asdf_tree = _read_asdf_hdu(names.get("ASDF"), path)
+        model = cls(meta=meta, sci_meta=sci_meta, int_times=int_times, asdf_tree=asdf_tree, **arrays)
+        model.path = path
+        model.validate(path)
+        return model
+
+    @classmethod
+    def _read_array(cls, spec, hdu, path):
+        data = hdu.data
+        if not np.issubdtype(data.dtype, np.number):
+            raise InputError(path, f"extension {spec.extname} holds non-numeric data ({data.dtype})")
+        return np.asarray(data, dtype=spec.dtype)
+
+    @classmethod
+    def read(cls, path):
+        """Read and validate a product file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        DataModel
+        """
+        path = os.fspath(path)
+        with _open_fits(path) as hdul:
+            return cls.from_hdulist(hdul, path)
+
+    def validate(self, path="<memory>"):
+        """Check keywords and array shapes; raise InputError naming ``path``."""
+        for key in REQUIRED_KEYWORDS:
+            if key not in self.meta:
+                raise InputError(path, f"missing required keyword {key}")
+        instrument = str(self.meta["INSTRUME"]).strip().upper()
+        if instrument not in KNOWN_INSTRUMENTS:
+            raise InputError(path, f"unknown instrument INSTRUME={instrument!r} (expected one of {', '.join(KNOWN_INSTRUMENTS)})")
+        if self.data is None:
+            raise InputError(path, "has no SCI data")
+        if self.data.ndim != self.ndim:
+            raise InputError(path, f"SCI has {self.data.ndim} dimensions, {type(self).__name__} needs {self.ndim}")
+        for spec in self.arrays:
+            value = getattr(self, spec.attr)
+            if value is None or spec.grid == "free":
+                continue
+            expected = self.data.shape if spec.grid == "full" else self.data.shape[-2:]
+            if value.shape != expected:
+                raise InputError(path, f"{spec.extname} has shape {value.shape}, expected {expected}")
+
+    def copy_meta_from(self, other):
+        """Take the primary and SCI keywords of another model."""
+        self.meta = other.meta.copy()
+        self.sci_meta = other.sci_meta.copy()
+        self.int_times = None if other.int_times is None else other.int_times.copy()
+        return self
+
+
+def _strip_structural(header):
+    out = header.copy()
+    for key in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "NAXIS4",
+                "PCOUNT", "GCOUNT", "EXTNAME", "BZERO", "BSCALE", "EXTVER"):
+        out.remove(key, ignore_missing=True, remove_all=True)
+    return out
+
+
+class _open_fits:
+    """Open a FITS file, turning every failure into one InputError line."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        if not os.path.exists(self.path):
+            raise InputError(self.path, "file does not exist")
+        if os.path.getsize(self.path) == 0:
+            raise InputError(self.path, "file is empty (0 bytes)")
+        try:
+            self.hdul = fits.open(self.path, memmap=False, lazy_load_hdus=False)
+            for hdu in self.hdul:
+                _ = hdu.data  # force reading so truncation shows up here
+        except InputError:
+            raise
+        except Exception as exc:  # astropy raises OSError, ValueError, TypeError ...
+            raise InputError(self.path, f"not a readable FITS file ({_short(exc)})") from None
+        return self.hdul
+
+    def __exit__(self, *exc):
+        self.hdul.close()
+        return False
+
+
+def _short(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _asdf_hdu(tree):
+    """The ASDF extension: the ASDF tree as bytes in a one-column table."""
+    import asdf
+
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer)
+    raw = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    column = fits.Column(name="ASDF_METADATA", format=f"{raw.size}B", array=raw[np.newaxis, :])
+    return fits.BinTableHDU.from_columns([column], name="ASDF")
+
+
+def _read_asdf_hdu(hdu, path):
+    if hdu is None:
+        return {}
+    import asdf
+
+    try:
+        raw = bytes(np.asarray(hdu.data["ASDF_METADATA"][0], dtype=np.uint8))
+        with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
+            tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf_library") and k != "history"}
+            return _materialise(tree)
+    except Exception:
+        # The official files keep a tree that points into the FITS HDUs;
+        # we only need its extra items (a WCS), so an unreadable tree is dropped.
+        return {}
+
+
+def _materialise(tree):
+    return dict(tree)

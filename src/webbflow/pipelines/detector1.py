@@ -1,0 +1,212 @@
+"""Stage 1 (calwebb_detector1): the ordered steps per instrument, run on a ramp."""
+
+import importlib
+import os
+
+import numba
+
+from webbflow import __version__
+from webbflow.errors import WebbflowError
+
+# The official step order (calwebb_detector1); emicorr, persistence and
+# picture_frame are not implemented here and are recorded as SKIPPED.
+NIR_STEPS = (
+    "group_scale", "dq_init", "saturation", "ipc", "superbias", "refpix",
+    "linearity", "dark_current", "charge_migration", "jump",
+    "clean_flicker_noise", "ramp_fit", "gain_scale",
+)
+MIRI_STEPS = (
+    "group_scale", "dq_init", "saturation", "ipc", "firstframe", "lastframe",
+    "reset", "linearity", "rscd", "dark_current", "refpix", "charge_migration",
+    "jump", "clean_flicker_noise", "ramp_fit", "gain_scale",
+)
+NOT_IMPLEMENTED = {"emicorr": "S_EMICOR", "persistence": "S_PERSIS", "picture_frame": "S_PICFRM"}
+
+
+def step_names(meta):
+    """The steps of detector1 for an exposure, in order."""
+    instrument = str(meta.get("INSTRUME", "")).strip().upper()
+    return MIRI_STEPS if instrument == "MIRI" else NIR_STEPS
+
+
+def step_module(name):
+    """Import the module of a detector1 step."""
+    return importlib.import_module(f"webbflow.steps.detector1.{name}")
+
+
+def step_settings(name, meta, config):
+    """Merge a step's defaults with the config, then the per-instrument config.
+
+    The config is a mapping with optional ``steps: {name: {...}}`` and
+    ``instruments: {INSTRUMENT: {steps: {name: {...}}}}``. Special keys in a
+    step's settings: ``skip`` (bool) and ``callable`` (``module:function``
+    that replaces the step's ``run``).
+    """
+    config = config or {}
+    module = step_module(name)
+    settings = dict(module.DEFAULTS)
+    settings.update((config.get("steps") or {}).get(name) or {})
+    instrument = str(meta.get("INSTRUME", "")).strip().upper()
+    per_instrument = (config.get("instruments") or {}).get(instrument) or {}
+    settings.update((per_instrument.get("steps") or {}).get(name) or {})
+    return module, settings
+
+
+def plan(meta, config=None):
+    """The steps to run: a list of (name, module, function, params, skip)."""
+    planned = []
+    for name in step_names(meta):
+        module, settings = step_settings(name, meta, config)
+        skip = bool(settings.pop("skip", False))
+        target = settings.pop("callable", None)
+        function = _load_callable(target, name) if target else module.run
+        planned.append((name, module, function, settings, skip))
+    return planned
+
+
+def required_reftypes(meta, config=None):
+    """The CRDS reference types detector1 reads for this exposure (sorted)."""
+    types = set()
+    for _name, module, _function, _params, skip in plan(meta, config):
+        if not skip:
+            types.update(module.REFTYPES)
+    return sorted(types)
+
+
+def run(model, refs, config=None, context=None, threads=1, log=None):
+    """Run detector1 on a ramp.
+
+    Parameters
+    ----------
+    model : webbflow.datamodels.RampModel
+        The uncal (or partly processed) ramp; it is modified in place.
+    refs : dict of str -> str or None
+        Reference files by CRDS type (from :func:`webbflow.refs.select.select_references`).
+    config : dict, optional
+        Step parameters, skips and replacements (see :func:`step_settings`).
+    context : str, optional
+        The CRDS context used, recorded as CRDS_CTX.
+    threads : int
+        Threads for the numba kernels.
+    log : callable, optional
+        Called with one line per step.
+
+    Returns
+    -------
+    rate : webbflow.datamodels.ImageModel
+    rateints : webbflow.datamodels.CubeModel
+    """
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    log = log or (lambda line: None)
+    rate = rateints = None
+    for name, module, function, params, skip in plan(model.meta, config):
+        step_refs = {r: refs.get(r) for r in module.REFTYPES}
+        missing_ref = [r for r, p in step_refs.items() if p is None]
+        if not skip and missing_ref and name != "ramp_fit":
+            log(f"{name}: skipped, no {', '.join(missing_ref)} reference applies")
+            skip = True
+        if name == "gain_scale":
+            if rate is None:
+                continue
+            rate, rateints = (_apply(function, m, step_refs, params, module, skip, name) for m in (rate, rateints))
+            log(f"{name}: {'skipped' if skip else 'done'}")
+            continue
+        if name == "ramp_fit":
+            if skip:
+                raise WebbflowError(None, "ramp_fit cannot be skipped: detector1 must produce rate files")
+            _set_status(model, module, "COMPLETE", step_refs)
+            rate, rateints = function(model, step_refs, params)
+            for product in (rate, rateints):
+                _inherit_keywords(product, model)
+            log(f"{name}: done")
+            continue
+        model = _apply(function, model, step_refs, params, module, skip, name)
+        log(f"{name}: {'skipped' if skip else 'done'}")
+    for product in (rate, rateints):
+        for keyword in NOT_IMPLEMENTED.values():
+            product.meta[keyword] = "SKIPPED"
+        stamp_provenance(product, context)
+    return rate, rateints
+
+
+def _apply(function, model, refs, params, module, skip, name):
+    if skip:
+        model.meta[module.STATUS_KEYWORD] = "SKIPPED"
+        return model
+    result = function(model, refs, params)
+    if result is None:
+        raise WebbflowError(None, f"step {name} returned nothing (a replacement callable must return the model)")
+    _set_status(result, module, "COMPLETE", refs)
+    return result
+
+
+def _set_status(model, module, status, refs):
+    from webbflow.refs.reftypes import REFTYPE_KEYWORDS
+
+    model.meta[module.STATUS_KEYWORD] = status
+    for reftype, path in refs.items():
+        keyword = REFTYPE_KEYWORDS.get(reftype)
+        if keyword:
+            model.meta[keyword] = "N/A" if path is None else f"crds://{os.path.basename(path)}"
+
+
+def _inherit_keywords(product, model):
+    for card in model.meta.cards:
+        if card.keyword and card.keyword not in product.meta and card.keyword not in ("COMMENT", "HISTORY"):
+            product.meta[card.keyword] = (card.value, card.comment)
+
+
+def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, threads=1, log=None):
+    """Read an uncal file, run detector1 and write the rate and rateints files.
+
+    Both products are written under temporary names and renamed, so a
+    failure leaves neither behind.
+
+    Parameters
+    ----------
+    uncal : str
+        The ``_uncal.fits`` (or ``_ramp.fits``) input.
+    rate_path, rateints_path : str
+        The products to write.
+    refs, config, context, threads, log
+        As for :func:`run`.
+    """
+    from webbflow.datamodels import RampModel
+
+    model = RampModel.read(uncal)
+    rate, rateints = run(model, refs, config=config, context=context, threads=threads, log=log)
+    base = os.path.basename(uncal)
+    for product, path in ((rate, rate_path), (rateints, rateints_path)):
+        product.meta["FILENAME"] = os.path.basename(path)
+        product.meta["ORIGFILE"] = base
+    rateints.save(rateints_path)
+    try:
+        rate.save(rate_path)
+    except BaseException:
+        os.remove(rateints_path)
+        raise
+    return rate, rateints
+
+
+def stamp_provenance(model, context):
+    """Record the software and CRDS context in a product's header."""
+    model.meta["CAL_VER"] = (__version__, "webbflow version")
+    model.meta["CAL_VCS"] = ("webbflow", "calibration software")
+    if context:
+        model.meta["CRDS_CTX"] = (context, "CRDS context")
+    try:
+        import crds
+
+        model.meta["CRDS_VER"] = (crds.__version__, "CRDS version")
+    except ImportError:
+        pass
+
+
+def _load_callable(target, name):
+    module_name, _, function_name = str(target).partition(":")
+    if not module_name or not function_name:
+        raise WebbflowError(None, f"callable for step {name} must be 'module:function', got {target!r}")
+    try:
+        return getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise WebbflowError(None, f"cannot load callable {target!r} for step {name}: {exc}") from None

@@ -1,0 +1,5 @@
+"""Reference files: CRDS selection, the local cache and the readers."""
+
+from webbflow.refs.readers import ReferenceModel, open_reference
+
+__all__ = ["ReferenceModel", "open_reference"]

@@ -1,0 +1,127 @@
+"""Read reference files in the official CRDS formats and cut them to a subarray."""
+
+import os
+
+import numpy as np
+from astropy.io import fits
+
+from webbflow.errors import ReferenceFileError
+
+
+class ReferenceModel:
+    """An opened reference file.
+
+    Attributes
+    ----------
+    path : str
+    meta : astropy.io.fits.Header
+        The primary header (REFTYPE, INSTRUME, DETECTOR, SUBSTRT*, ...).
+    arrays : dict of str -> numpy.ndarray
+        Image extensions by lower-case EXTNAME (``sci``, ``err``, ``dq``,
+        ``coeffs`` ...).
+    tables : dict of str -> numpy.ndarray
+        Table extensions by lower-case EXTNAME (``dq_def`` ...).
+    headers : dict of str -> astropy.io.fits.Header
+        The header of every extension by lower-case EXTNAME.
+    """
+
+    def __init__(self, path, meta, arrays, tables, headers):
+        self.path = path
+        self.meta = meta
+        self.arrays = arrays
+        self.tables = tables
+        self.headers = headers
+
+    @property
+    def reftype(self):
+        """The REFTYPE keyword, lower case."""
+        return str(self.meta.get("REFTYPE", "")).lower()
+
+    def array(self, name):
+        """The array of extension ``name``; a clear error when absent."""
+        key = name.lower()
+        if key not in self.arrays:
+            raise ReferenceFileError(self.path, f"{self.reftype or 'reference'} file has no {name.upper()} extension")
+        return self.arrays[key]
+
+    def has(self, name):
+        """Whether extension ``name`` is present."""
+        return name.lower() in self.arrays or name.lower() in self.tables
+
+    def cutout(self, name, science_meta):
+        """The array of extension ``name`` cut to the science subarray.
+
+        The last two axes are cut; leading axes (groups, coefficients) are kept.
+
+        Parameters
+        ----------
+        name : str
+            Extension name.
+        science_meta : astropy.io.fits.Header
+            The science header with SUBSTRT1/2 and SUBSIZE1/2 (1-based).
+
+        Raises
+        ------
+        ReferenceFileError
+            When the science subarray is not inside the reference's.
+        """
+        data = self.array(name)
+        if data.ndim < 2:
+            return data
+        ny, nx = data.shape[-2:]
+        rx0 = int(self.meta.get("SUBSTRT1", 1))
+        ry0 = int(self.meta.get("SUBSTRT2", 1))
+        sx0 = int(science_meta.get("SUBSTRT1", 1))
+        sy0 = int(science_meta.get("SUBSTRT2", 1))
+        sx = int(science_meta.get("SUBSIZE1", nx))
+        sy = int(science_meta.get("SUBSIZE2", ny))
+        x0, y0 = sx0 - rx0, sy0 - ry0
+        if x0 < 0 or y0 < 0 or x0 + sx > nx or y0 + sy > ny:
+            raise ReferenceFileError(
+                self.path,
+                f"{self.reftype or 'reference'} covers x {rx0}..{rx0 + nx - 1}, y {ry0}..{ry0 + ny - 1}; "
+                f"the science subarray x {sx0}..{sx0 + sx - 1}, y {sy0}..{sy0 + sy - 1} is not inside it",
+            )
+        if (x0, y0, sx, sy) == (0, 0, nx, ny):
+            return data
+        return data[..., y0:y0 + sy, x0:x0 + sx]
+
+
+def open_reference(path):
+    """Open a reference file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    ReferenceModel
+
+    Raises
+    ------
+    ReferenceFileError
+        When the file is missing, empty or not readable FITS.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ReferenceFileError(path, "reference file does not exist")
+    if os.path.getsize(path) == 0:
+        raise ReferenceFileError(path, "reference file is empty (0 bytes)")
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            meta = hdul[0].header.copy()
+            arrays, tables, headers = {}, {}, {}
+            for hdu in hdul[1:]:
+                key = hdu.name.lower()
+                headers[key] = hdu.header.copy()
+                if isinstance(hdu, fits.BinTableHDU):
+                    tables[key] = np.asarray(hdu.data).copy() if hdu.data is not None else None
+                elif hdu.data is not None:
+                    arrays[key] = np.asarray(hdu.data).copy()
+            if hdul[0].data is not None and "sci" not in arrays:
+                arrays["sci"] = np.asarray(hdul[0].data).copy()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise ReferenceFileError(path, f"reference file is not readable FITS ({text[0] if text else type(exc).__name__})") from None
+    return ReferenceModel(path, meta, arrays, tables, headers)

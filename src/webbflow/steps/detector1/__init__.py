@@ -1,0 +1,1 @@
+"""Stage 1 (detector-level) steps: ramps to count rates."""
