@@ -14,7 +14,7 @@ PIXEL = {
     "PERSISTENCE": 1 << 5,
     "AD_FLOOR": 1 << 6,
     "CHARGELOSS": 1 << 7,
-    "UNRELIABLE_ERROR": 1 << 8,
+    "RESERVED": 1 << 8,
     "NON_SCIENCE": 1 << 9,
     "DEAD": 1 << 10,
     "HOT": 1 << 11,
@@ -46,6 +46,7 @@ GROUP = {
     "SATURATED": PIXEL["SATURATED"],
     "JUMP_DET": PIXEL["JUMP_DET"],
     "DROPOUT": PIXEL["DROPOUT"],
+    "PERSISTENCE": PIXEL["PERSISTENCE"],
     "AD_FLOOR": PIXEL["AD_FLOOR"],
     "CHARGELOSS": PIXEL["CHARGELOSS"],
 }

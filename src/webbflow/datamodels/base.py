@@ -3,6 +3,7 @@
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,10 +249,16 @@ class _open_fits:
             raise InputError(self.path, "file does not exist")
         if os.path.getsize(self.path) == 0:
             raise InputError(self.path, "file is empty (0 bytes)")
+        size = os.path.getsize(self.path)
         try:
-            self.hdul = fits.open(self.path, memmap=False, lazy_load_hdus=False)
-            for hdu in self.hdul:
-                _ = hdu.data  # force reading so truncation shows up here
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # astropy only warns about truncation
+                self.hdul = fits.open(self.path, memmap=False, lazy_load_hdus=False)
+                for index, hdu in enumerate(self.hdul):
+                    info = self.hdul.fileinfo(index)
+                    if info["datLoc"] + info["datSpan"] > size:
+                        raise InputError(self.path, f"file is truncated (extension {index} {hdu.name} is incomplete)")
+                    _ = hdu.data  # read now so that damage shows up here
         except InputError:
             raise
         except Exception as exc:  # astropy raises OSError, ValueError, TypeError ...
