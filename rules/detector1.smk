@@ -17,5 +17,7 @@ rule detector1:
     threads: config["threads"]["detector1"]
     resources:
         mem_mb=get_detector1_mem_mb,
+    conda:
+        "../envs/webbflow.yaml"
     script:
         "../scripts/detector1.py"

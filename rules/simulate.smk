@@ -9,5 +9,7 @@ checkpoint simulate:
     params:
         seed=config["demo"]["seed"],
         full_frame=config["demo"]["full_frame"],
+    conda:
+        "../envs/webbflow.yaml"
     script:
         "../scripts/simulate.py"
