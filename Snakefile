@@ -1,11 +1,14 @@
 # webbflow: the JWST science calibration pipeline as a Snakemake workflow.
 # Ask for files (snakemake results/.../jw..._rate.fits); the rules follow from the suffixes.
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The defaults live beside this file; --configfile and --config override them.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"
