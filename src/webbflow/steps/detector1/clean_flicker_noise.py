@@ -1,0 +1,295 @@
+"""clean_flicker_noise: remove 1/f ("flicker") noise stripes, median method.
+
+1/f noise in the readout electronics adds an offset that changes slowly in
+time, so it is nearly constant along each line read in the fast direction
+and shows up as stripes. For a ramp:
+
+1. A draft count-rate image (mean of the usable group differences) is
+   made, and a scene mask keeps only background pixels: pixels without
+   data are dropped, and so is everything above the sigma-clipped
+   background median by more than ``n_sigma`` sigma (or below it by more
+   than 3 sigma). One mask serves all integrations (``single_mask``) or
+   there is one per integration.
+2. For each difference of consecutive groups, pixels flagged DO_NOT_USE
+   or JUMP_DET in the later group are masked too; the background level
+   (median of the masked difference after clipping outliers against the
+   lower half of its histogram) is subtracted, outliers are clipped again
+   at ``n_sigma``, and the median of the remaining pixels along each
+   fast-read line (per amplifier with ``fit_by_channel``) is removed.
+3. The cleaned differences are accumulated back onto the first group.
+
+Rate images (2-D, 3-D) are cleaned directly, the mask made from the image.
+The fast-read direction is the axis of SLOWAXIS's complement: along rows
+for NIRCam/NIRISS/FGS, along columns for NIRSpec; MIRI images are
+corrected along columns, as the official pipeline does. The official step
+is skipped by default; so is this one.
+
+Only the official ``median`` fit with a ``median`` (or no) background is
+implemented; the FFT (NSClean) fit, the ``model`` and ``median_image``
+backgrounds, flat fielding and science-region masking are not.
+"""
+
+import warnings
+
+import numpy as np
+
+from webbflow import dqflags
+from webbflow.errors import InputError
+from webbflow.steps.detector1._common import (
+    COMPLETE,
+    FAILED,
+    is_miri,
+    log,
+    merge_params,
+    set_status,
+)
+
+NAME = "clean_flicker_noise"
+STATUS_KEYWORD = "S_CLNFNS"
+REFTYPES = ()
+DEFAULTS = {
+    "skip": True,
+    "fit_method": "median",
+    "fit_by_channel": False,
+    "background_method": "median",
+    "n_sigma": 2.0,
+    "single_mask": True,
+}
+
+_SIGMA_LIMIT = 3.0
+_CHANNEL = 512
+_UNUSABLE = np.uint8(dqflags.DO_NOT_USE | dqflags.JUMP_DET)
+_BAD_FOR_RATE = np.uint8(dqflags.DO_NOT_USE | dqflags.SATURATED | dqflags.JUMP_DET)
+
+
+def sigma_clipped_stats(values, sigma=_SIGMA_LIMIT, maxiters=5):
+    """Mean, median and standard deviation after iterative median-centred clipping.
+
+    Values farther than ``sigma`` standard deviations from the median are
+    dropped, up to ``maxiters`` times or until nothing changes (as
+    astropy's ``sigma_clipped_stats`` with its defaults).
+
+    Parameters
+    ----------
+    values : ndarray, 1-D
+
+    Returns
+    -------
+    mean, median, std : float
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return np.nan, np.nan, np.nan
+    for _ in range(maxiters):
+        median = np.median(v)
+        std = v.std()
+        keep = (v >= median - sigma * std) & (v <= median + sigma * std)
+        if keep.all():
+            break
+        v = v[keep]
+        if v.size == 0:
+            return np.nan, np.nan, np.nan
+    return float(v.mean()), float(np.median(v)), float(v.std())
+
+
+def clip_to_background(image, mask, sigma_lower=3.0, sigma_upper=2.0, lower_half_only=False):
+    """Drop from ``mask`` (in place) the pixels outside the background distribution.
+
+    The background centre is the clipped median of the masked pixels; its
+    width is their clipped standard deviation or, with ``lower_half_only``,
+    that of the lower half mirrored about the centre (robust against
+    sources, which only add signal).
+    """
+    values = image[mask]
+    if values.size == 0:
+        return
+    _, centre, sigma = sigma_clipped_stats(values)
+    if lower_half_only:
+        low = values[values <= centre].astype(np.float64)
+        _, centre, sigma = sigma_clipped_stats(np.concatenate((low, 2.0 * centre - low)))
+    if not np.isfinite(centre) or not np.isfinite(sigma):
+        return
+    mask &= image >= centre - sigma_lower * sigma
+    mask &= image <= centre + sigma_upper * sigma
+
+
+def background_level(image, mask, method="median"):
+    """The background of ``image`` from the pixels in ``mask`` (``mask`` is refined in place)."""
+    if method is None:
+        return 0.0
+    clip_to_background(image, mask, _SIGMA_LIMIT, _SIGMA_LIMIT, lower_half_only=True)
+    if not mask.any():
+        return 0.0
+    return float(np.median(image[mask]))
+
+
+def median_clean(image, mask, axis, fit_by_channel=False):
+    """Remove the masked median along ``axis`` (per 512-pixel channel if asked).
+
+    Parameters
+    ----------
+    image : ndarray, 2-D float32
+        Modified in place.
+    mask : ndarray of bool
+        Pixels to use for the medians.
+    axis : int
+        Array axis along which the stripes are constant (0 or 1).
+    fit_by_channel : bool
+        Separate medians in each amplifier's 512 pixels along ``axis``.
+    """
+    length = image.shape[axis]
+    edges = range(0, length, _CHANNEL) if (fit_by_channel and length == 2048) else [0]
+    size = _CHANNEL if (fit_by_channel and length == 2048) else length
+    masked = np.where(mask, image, np.float32(np.nan))
+    for start in edges:
+        part = (slice(None), slice(start, start + size)) if axis == 1 else (slice(start, start + size), slice(None))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            stripes = np.nanmedian(masked[part], axis=axis, keepdims=True)
+        stripes[~np.isfinite(stripes)] = 0.0
+        image[part] -= stripes.astype(np.float32)
+
+
+def clean_image(image, mask, axis, background_method="median", n_sigma=2.0, fit_by_channel=False):
+    """Clean one 2-D image of stripes.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D
+        Not modified.
+    mask : ndarray of bool
+        Background pixels to use; modified in place.
+
+    Returns
+    -------
+    ndarray or None
+        The cleaned image (float32), or None when no pixel is usable.
+    """
+    image = np.array(image, dtype=np.float32)
+    nan = np.isnan(image)
+    image[nan] = 0.0
+    mask &= ~nan
+    if not mask.any():
+        return None
+    background = background_level(image, mask, background_method)
+    image -= np.float32(background)
+    if n_sigma > 0:
+        clip_to_background(image, mask, n_sigma, n_sigma, lower_half_only=True)
+    median_clean(image, mask, axis, fit_by_channel)
+    image += np.float32(background)
+    image[nan] = np.nan
+    return image
+
+
+def draft_rate(model, per_integration):
+    """Mean usable group difference per second, per integration or for the exposure.
+
+    Differences touching a group flagged DO_NOT_USE, SATURATED or JUMP_DET
+    are left out; pixels with no usable difference are NaN.
+    """
+    data, gdq = model.data, model.groupdq
+    nints, ngroups, ny, nx = data.shape
+    tgroup = float(model.meta.get("TGROUP", 1.0) or 1.0)
+    shape = (nints, ny, nx) if per_integration else (1, ny, nx)
+    total = np.zeros(shape, dtype=np.float32)
+    count = np.zeros(shape, dtype=np.int32)
+    for i in range(nints):
+        k = i if per_integration else 0
+        for g in range(1, ngroups):
+            ok = ((gdq[i, g] | gdq[i, g - 1]) & _BAD_FOR_RATE) == 0
+            total[k] += np.where(ok, data[i, g] - data[i, g - 1], np.float32(0))
+            count[k] += ok
+    with np.errstate(all="ignore"):
+        rate = total / (count * np.float32(tgroup))
+    rate[count == 0] = np.nan
+    return rate if per_integration else rate[0]
+
+
+def scene_mask(image, n_sigma):
+    """Background pixels of a rate image: data present and within the clipped background."""
+    mask = ~(np.isnan(image) | (image == 0))
+    if n_sigma > 0:
+        if image.ndim == 3:
+            for i in range(image.shape[0]):
+                clip_to_background(image[i], mask[i], sigma_upper=n_sigma)
+        else:
+            clip_to_background(image, mask, sigma_upper=n_sigma)
+    return mask
+
+
+def _axis(model):
+    if is_miri(model):
+        return 0
+    return abs(int(model.meta.get("SLOWAXIS", 2))) - 1
+
+
+def run(model, refs=None, params=None):
+    """Remove 1/f noise from a ramp (or a rate image).
+
+    Parameters
+    ----------
+    model : RampModel, ImageModel or CubeModel
+        Modified in place.
+    refs : dict, optional
+        Unused.
+    params : dict, optional
+        ``fit_method`` ("median"), ``fit_by_channel`` (False),
+        ``background_method`` ("median" or None), ``n_sigma`` (2.0),
+        ``single_mask`` (True).
+
+    Returns
+    -------
+    model
+
+    Raises
+    ------
+    InputError
+        For options that are not implemented.
+    """
+    p = merge_params(DEFAULTS, params)
+    if str(p["fit_method"]).lower() != "median":
+        raise InputError(None, f"clean_flicker_noise: fit_method={p['fit_method']!r} is not supported (only 'median')")
+    background_method = p["background_method"]
+    if background_method is not None and str(background_method).lower() == "none":
+        background_method = None
+    if background_method not in (None, "median"):
+        raise InputError(None, f"clean_flicker_noise: background_method={background_method!r} is not supported "
+                               "(only 'median' or None)")
+    exp_type = str(model.meta.get("EXP_TYPE", "")).upper()
+    if exp_type.startswith("MIR") and exp_type != "MIR_IMAGE":
+        log.warning("clean_flicker_noise: EXP_TYPE %s is not supported; nothing done", exp_type)
+        return set_status(model, STATUS_KEYWORD, FAILED)
+    subarray = str(model.meta.get("SUBARRAY", "FULL")).strip().upper()
+    fit_by_channel = bool(p["fit_by_channel"]) and subarray == "FULL" and not is_miri(model)
+    n_sigma = float(p["n_sigma"])
+    axis = _axis(model)
+    data = model.data
+
+    if data.ndim == 4:
+        nints, ngroups = data.shape[:2]
+        rate = draft_rate(model, per_integration=not p["single_mask"])
+        mask = scene_mask(rate, n_sigma)
+        for i in range(nints):
+            base = mask if mask.ndim == 2 else mask[i]
+            previous = data[i, 0].copy()
+            for j in range(ngroups - 1):
+                current = data[i, j + 1].copy()
+                use = base & ((model.groupdq[i, j + 1] & _UNUSABLE) == 0)
+                cleaned = clean_image(current - previous, use, axis, background_method, n_sigma, fit_by_channel)
+                if cleaned is None:
+                    log.info("clean_flicker_noise: no usable data in integration %d, group %d", i + 1, j + 2)
+                else:
+                    np.add(data[i, j], cleaned, out=data[i, j + 1])
+                previous = current
+        return set_status(model, STATUS_KEYWORD, COMPLETE)
+
+    images = data[np.newaxis] if data.ndim == 2 else data
+    mask = scene_mask(images, n_sigma)
+    if p["single_mask"]:
+        mask = np.all(mask, axis=0)
+    for i in range(images.shape[0]):
+        use = (mask if mask.ndim == 2 else mask[i]).copy()
+        cleaned = clean_image(images[i], use, axis, background_method, n_sigma, fit_by_channel)
+        if cleaned is not None:
+            images[i] = cleaned
+    return set_status(model, STATUS_KEYWORD, COMPLETE)

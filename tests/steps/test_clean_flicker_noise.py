@@ -1,0 +1,97 @@
+"""clean_flicker_noise (median method): stripe removal, scene masking, flagged groups, orientation."""
+
+import numpy as np
+import pytest
+from ref_fixtures import make_ramp, science_header
+
+from webbflow import dqflags
+from webbflow.datamodels import ImageModel
+from webbflow.errors import InputError
+from webbflow.steps.detector1 import clean_flicker_noise
+
+NOISE = 5.0      # white noise per group, DN
+FLICKER = 2.0    # 1/f offset per line and group, DN (smaller than the pixel noise, as in real data)
+NY, NX, NG = 96, 192, 5
+
+
+def _ramp(rng, stripe_axis=1, **header):
+    """A ramp with a background, a wide bright band, white noise and line offsets.
+
+    ``stripe_axis`` is the array axis along which the offsets are constant (1: rows).
+    Returns the model and the noiseless truth.
+    """
+    model = make_ramp((1, NG, NY, NX), subarray="SUB96", **header)
+    truth = np.zeros((NG, NY, NX))
+    band = np.zeros((NY, NX))
+    band[30:50, :120] = 150.0  # covers 60% of these rows: a plain row median would be biased
+    for g in range(NG):
+        truth[g] = 1000.0 + g * (20.0 + band)
+        lines = rng.normal(0, FLICKER, NY if stripe_axis == 1 else NX)
+        offsets = lines[:, None] if stripe_axis == 1 else lines[None, :]
+        model.data[0, g] = truth[g] + offsets + rng.normal(0, NOISE, (NY, NX))
+    return model, truth
+
+
+def _line_scatter(diff, axis):
+    """Scatter between lines of the line medians of a group difference."""
+    return np.median(diff, axis=axis).std()
+
+
+def test_line_offsets_are_removed_and_a_wide_source_is_kept():
+    rng = np.random.default_rng(11)
+    model, truth = _ramp(rng)
+    raw = model.data.copy()
+    clean_flicker_noise.run(model, {}, clean_flicker_noise.DEFAULTS)
+    np.testing.assert_array_equal(model.data[0, 0], raw[0, 0])  # the first group anchors the ramp
+    for g in range(NG - 1):
+        before = raw[0, g + 1] - raw[0, g]
+        after = model.data[0, g + 1] - model.data[0, g]
+        background = np.s_[60:, :]
+        assert _line_scatter(before[background], 1) > 2.0
+        # left: the error of a median of ~190 pixels of noise NOISE*sqrt(2) per line
+        assert _line_scatter(after[background], 1) < 2 * 1.2533 * NOISE * np.sqrt(2) / np.sqrt(NX)
+    band_gain = (model.data[0, -1] - model.data[0, 0])[30:50, :120].mean()
+    true_gain = (truth[-1] - truth[0])[30:50, :120].mean()
+    assert abs(band_gain - true_gain) < 1.0
+    assert model.meta["S_CLNFNS"] == "COMPLETE"
+
+
+def test_nirspec_offsets_are_constant_along_columns():
+    rng = np.random.default_rng(12)
+    model, _ = _ramp(rng, stripe_axis=0, instrument="NIRSPEC", fastaxis=2, slowaxis=1)
+    raw = model.data.copy()
+    clean_flicker_noise.run(model, {}, {})
+    before = raw[0, 2] - raw[0, 1]
+    after = model.data[0, 2] - model.data[0, 1]
+    assert _line_scatter(before[:, 130:], 0) > 2.0
+    assert _line_scatter(after[:, 130:], 0) < 2 * 1.2533 * NOISE * np.sqrt(2) / np.sqrt(NY)
+
+
+def test_jump_flagged_pixels_do_not_bias_their_line():
+    rng = np.random.default_rng(13)
+    model, _ = _ramp(rng)
+    model.data[0, 2:, 70, :120] += 500.0  # cosmic rays in most of one line, flagged by jump
+    model.groupdq[0, 2, 70, :120] = dqflags.JUMP_DET
+    clean_flicker_noise.run(model, {}, {})
+    diff = model.data[0, 2, 70, 120:] - model.data[0, 1, 70, 120:]
+    assert abs(np.median(diff) - 20.0) < 3 * 1.2533 * NOISE * np.sqrt(2) / np.sqrt(NX - 120)
+
+
+def test_rate_image_is_cleaned_directly():
+    rng = np.random.default_rng(14)
+    header = science_header(shape=(1, 1, NY, NX), subarray="SUB96")
+    data = 3.0 + rng.normal(0, 1.0, (NY, NX)) + rng.normal(0, 0.5, NY)[:, None]
+    model = ImageModel(meta=header, data=data.astype(np.float32))
+    assert np.median(model.data, axis=1).std() > 0.4
+    clean_flicker_noise.run(model, {}, {})
+    assert np.median(model.data, axis=1).std() < 2 * 1.2533 / np.sqrt(NX)
+    assert abs(np.median(model.data) - 3.0) < 0.1
+
+
+def test_defaults_skip_and_unsupported_options_are_refused():
+    assert clean_flicker_noise.DEFAULTS["skip"] is True
+    model = make_ramp((1, 3, 8, 8), value=1.0)
+    with pytest.raises(InputError, match="fit_method"):
+        clean_flicker_noise.run(model, {}, {"fit_method": "fft"})
+    with pytest.raises(InputError, match="background_method"):
+        clean_flicker_noise.run(model, {}, {"background_method": "model"})
