@@ -115,7 +115,9 @@ def _cmd_step(args):
     params.pop("skip", None)
     params.pop("callable", None)
     model = open_model(args.input)
-    refs = _select_for(model, module.REFTYPES, args) if module.REFTYPES else {}
+    reftypes = (*module.REFTYPES, *getattr(module, "OPTIONAL_REFTYPES", ()))
+    refs = _select_for(model, reftypes, args) if reftypes else {}
+    refs = {reftype: path or "N/A" for reftype, path in refs.items()}
     result = module.run(model, refs, params)
     if isinstance(result, tuple):  # ramp_fit: rate and rateints
         rate, rateints = result

@@ -8,25 +8,15 @@ import numba
 from webbflow import __version__
 from webbflow.errors import WebbflowError
 
-# The official step order (calwebb_detector1); emicorr, persistence and
-# picture_frame are not implemented here and are recorded as SKIPPED.
-NIR_STEPS = (
-    "group_scale", "dq_init", "saturation", "ipc", "superbias", "refpix",
-    "linearity", "dark_current", "charge_migration", "jump",
-    "clean_flicker_noise", "ramp_fit", "gain_scale",
-)
-MIRI_STEPS = (
-    "group_scale", "dq_init", "saturation", "ipc", "firstframe", "lastframe",
-    "reset", "linearity", "rscd", "dark_current", "refpix", "charge_migration",
-    "jump", "clean_flicker_noise", "ramp_fit", "gain_scale",
-)
-NOT_IMPLEMENTED = {"emicorr": "S_EMICOR", "persistence": "S_PERSIS", "picture_frame": "S_PICFRM"}
+from webbflow.refs.reftypes import DETECTOR1_STATUS_KEYWORDS, NOT_IMPLEMENTED, REFTYPE_KEYWORDS, step_order
+
+NIR_STEPS = tuple(step_order("NIR", implemented_only=True))
+MIRI_STEPS = tuple(step_order("MIRI", implemented_only=True))
 
 
 def step_names(meta):
     """The steps of detector1 for an exposure, in order."""
-    instrument = str(meta.get("INSTRUME", "")).strip().upper()
-    return MIRI_STEPS if instrument == "MIRI" else NIR_STEPS
+    return tuple(step_order(meta.get("INSTRUME", ""), implemented_only=True))
 
 
 def step_module(name):
@@ -70,6 +60,7 @@ def required_reftypes(meta, config=None):
     for _name, module, _function, _params, skip in plan(meta, config):
         if not skip:
             types.update(module.REFTYPES)
+            types.update(getattr(module, "OPTIONAL_REFTYPES", ()))
     return sorted(types)
 
 
@@ -100,16 +91,19 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
     log = log or (lambda line: None)
     rate = rateints = None
     for name, module, function, params, skip in plan(model.meta, config):
-        step_refs = {r: refs.get(r) for r in module.REFTYPES}
-        missing_ref = [r for r, p in step_refs.items() if p is None]
-        if not skip and missing_ref and name != "ramp_fit":
-            log(f"{name}: skipped, no {', '.join(missing_ref)} reference applies")
+        optional = getattr(module, "OPTIONAL_REFTYPES", ())
+        step_refs = {r: refs.get(r) or "N/A" for r in (*module.REFTYPES, *optional)}
+        not_applicable = [r for r in module.REFTYPES if step_refs[r] == "N/A"]
+        if not skip and not_applicable:
+            if name in ("jump", "ramp_fit"):
+                raise WebbflowError(model.path, f"{name} needs a {' and a '.join(not_applicable)} reference; CRDS selects none")
+            log(f"{name}: skipped, no {', '.join(not_applicable)} reference applies")
             skip = True
         if name == "gain_scale":
             if rate is None:
                 continue
             rate, rateints = (_apply(function, m, step_refs, params, module, skip, name) for m in (rate, rateints))
-            log(f"{name}: {'skipped' if skip else 'done'}")
+            log(f"{name}: {rate.meta.get(module.STATUS_KEYWORD, 'COMPLETE')}")
             continue
         if name == "ramp_fit":
             if skip:
@@ -118,13 +112,14 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
             rate, rateints = function(model, step_refs, params)
             for product in (rate, rateints):
                 _inherit_keywords(product, model)
-            log(f"{name}: done")
+            log(f"{name}: COMPLETE")
             continue
         model = _apply(function, model, step_refs, params, module, skip, name)
-        log(f"{name}: {'skipped' if skip else 'done'}")
+        log(f"{name}: {model.meta.get(module.STATUS_KEYWORD, 'COMPLETE')}")
     for product in (rate, rateints):
-        for keyword in NOT_IMPLEMENTED.values():
-            product.meta[keyword] = "SKIPPED"
+        for step in NOT_IMPLEMENTED:
+            if step in step_order(model.meta.get("INSTRUME", "")):
+                product.meta[DETECTOR1_STATUS_KEYWORDS[step]] = "SKIPPED"
         stamp_provenance(product, context)
     return rate, rateints
 
@@ -133,21 +128,21 @@ def _apply(function, model, refs, params, module, skip, name):
     if skip:
         model.meta[module.STATUS_KEYWORD] = "SKIPPED"
         return model
+    # a step that declines to act records SKIPPED itself; keep what it says
+    model.meta.remove(module.STATUS_KEYWORD, ignore_missing=True)
     result = function(model, refs, params)
     if result is None:
         raise WebbflowError(None, f"step {name} returned nothing (a replacement callable must return the model)")
-    _set_status(result, module, "COMPLETE", refs)
+    _set_status(result, module, result.meta.get(module.STATUS_KEYWORD, "COMPLETE"), refs)
     return result
 
 
 def _set_status(model, module, status, refs):
-    from webbflow.refs.reftypes import REFTYPE_KEYWORDS
-
     model.meta[module.STATUS_KEYWORD] = status
     for reftype, path in refs.items():
         keyword = REFTYPE_KEYWORDS.get(reftype)
         if keyword:
-            model.meta[keyword] = "N/A" if path is None else f"crds://{os.path.basename(path)}"
+            model.meta[keyword] = "N/A" if path in (None, "N/A") else f"crds://{os.path.basename(path)}"
 
 
 def _inherit_keywords(product, model):

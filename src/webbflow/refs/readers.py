@@ -116,7 +116,7 @@ def open_reference(path):
                 key = hdu.name.lower()
                 headers[key] = hdu.header.copy()
                 if isinstance(hdu, fits.BinTableHDU):
-                    tables[key] = np.asarray(hdu.data).copy() if hdu.data is not None else None
+                    tables[key] = _scaled_table(hdu.data)
                 elif hdu.data is not None:
                     arrays[key] = np.asarray(hdu.data).copy()
             if hdul[0].data is not None and "sci" not in arrays:
@@ -125,3 +125,11 @@ def open_reference(path):
         text = str(exc).strip().splitlines()
         raise ReferenceFileError(path, f"reference file is not readable FITS ({text[0] if text else type(exc).__name__})") from None
     return ReferenceModel(path, meta, arrays, tables, headers)
+
+
+def _scaled_table(data):
+    """A table as a structured array with TZERO/TSCAL applied (unsigned columns)."""
+    if data is None:
+        return None
+    columns = [np.asarray(data[name]) for name in data.names]
+    return np.rec.fromarrays(columns, names=list(data.names))

@@ -84,7 +84,8 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
     Returns
     -------
     dict of str -> str or None
-        Absolute paths; None where CRDS says the type does not apply (N/A).
+        Absolute paths; None where CRDS says the type does not apply (N/A,
+        or a type the instrument's mapping does not have).
 
     Raises
     ------
@@ -106,6 +107,7 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
     if not wanted:
         return result
     parameters = crds_parameters(header)
+    context = current_context(context)
     try:
         names = crds.getrecommendations(
             parameters, reftypes=wanted, context=context, observatory="jwst", fast=True
@@ -116,11 +118,11 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
         name = names.get(reftype, "NOT FOUND no rule for this type")
         if name.startswith("NOT FOUND"):
             reason = name[len("NOT FOUND"):].strip()
-            if "n/a" in reason.lower():
+            if "n/a" in reason.lower() or "unknown reference type" in reason.lower():
                 result[reftype] = None
                 continue
             raise ReferenceFileError(
-                where, f"no {reftype} reference file matches this exposure in CRDS context {context or 'default'} ({reason})"
+                where, f"no {reftype} reference file matches this exposure in CRDS context {context} ({reason})"
             )
         path = crds.locate_file(name, observatory="jwst")
         if not os.path.exists(path):
@@ -133,11 +135,9 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
 
 def current_context(context=None):
     """The context name CRDS uses: ``context`` or the cache's default."""
-    if context:
-        return context
-    import crds
+    from crds.core.heavy_client import get_context_name
 
-    return crds.get_default_context("jwst")
+    return get_context_name("jwst", context)
 
 
 def _first_line(exc):
