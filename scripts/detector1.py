@@ -1,4 +1,5 @@
 # Snakemake script of rule detector1: uncal -> rate + rateints. No science here.
+from webbflow.datamodels import RampModel
 from webbflow.pipelines.detector1 import run_file
 from webbflow.refs.select import configure_crds, current_context
 from webbflow.workflow import job, refs_from_inputs, select_detector1_references
@@ -6,11 +7,12 @@ from webbflow.workflow import job, refs_from_inputs, select_detector1_references
 with job(snakemake.log[0], f"detector1 of {snakemake.input.uncal}") as log:  # noqa: F821
     crds = snakemake.params.crds  # noqa: F821
     configure_crds(crds.get("path"), crds.get("server_url"))
+    model = RampModel.read(snakemake.input.uncal)  # noqa: F821  (validates: bad input fails here)
     refs = refs_from_inputs(snakemake.input)  # noqa: F821
     if not refs:  # selection failed when the DAG was built: redo it to report why
-        refs = select_detector1_references(snakemake.input.uncal, snakemake.config)  # noqa: F821
+        refs = select_detector1_references(snakemake.input.uncal, snakemake.config, header=model.meta)  # noqa: F821
     run_file(
-        snakemake.input.uncal,  # noqa: F821
+        model,
         snakemake.output.rate,  # noqa: F821
         snakemake.output.rateints,  # noqa: F821
         refs,

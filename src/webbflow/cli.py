@@ -94,7 +94,7 @@ def _cmd_run(args):
     rateints = os.path.join(args.output_dir, f"{stem}_rateints.fits")
     from webbflow.refs.select import current_context
 
-    detector1.run_file(args.input, rate, rateints, refs, config=config, context=current_context(args.context),
+    detector1.run_file(model, rate, rateints, refs, config=config, context=current_context(args.context),
                        threads=args.threads, log=lambda line: logging.getLogger("webbflow").info(line))
     print(rate)
     print(rateints)

@@ -28,8 +28,9 @@ def write_config(workdir, **sections):
 
 def snakemake(workdir, *args, cores=2, check=True, timeout=900):
     """Run snakemake on the repo's workflow in ``workdir``; return the CompletedProcess."""
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(cores),
-           "--configfile", str(Path(workdir) / "config.yaml"), *args]
+    # --configfile takes several values: targets and flags go before it
+    cmd = [SNAKEMAKE, *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(cores),
+           "--configfile", str(Path(workdir) / "config.yaml")]
     env = dict(os.environ)
     for key in list(env):
         if key.startswith("CRDS_"):

@@ -20,7 +20,7 @@ def program(tmp_path_factory):
     from webbflow.simulate import simulate_program
 
     root = tmp_path_factory.mktemp("program")
-    summary = simulate_program(root / "demo", seed=7)
+    summary = simulate_program(root / "demo", seed=7, full_frame_refs=False)
     return root, summary
 
 

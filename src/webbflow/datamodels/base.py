@@ -2,13 +2,13 @@
 
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 
+from webbflow.atomic import publish, temporary_beside
 from webbflow.errors import InputError
 
 
@@ -129,12 +129,10 @@ class DataModel:
             The product file name.
         """
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".fits", dir=directory)
-        os.close(fd)
+        tmp = temporary_beside(path, suffix=".fits")
         try:
             self.to_hdulist().writeto(tmp, overwrite=True, checksum=False)
-            os.replace(tmp, path)
+            publish(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
                 os.remove(tmp)

@@ -7,7 +7,6 @@ import numba
 
 from webbflow import __version__
 from webbflow.errors import WebbflowError
-
 from webbflow.refs.reftypes import DETECTOR1_STATUS_KEYWORDS, NOT_IMPLEMENTED, REFTYPE_KEYWORDS, step_order
 
 NIR_STEPS = tuple(step_order("NIR", implemented_only=True))
@@ -93,7 +92,7 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
     for name, module, function, params, skip in plan(model.meta, config):
         optional = getattr(module, "OPTIONAL_REFTYPES", ())
         step_refs = {r: refs.get(r) or "N/A" for r in (*module.REFTYPES, *optional)}
-        not_applicable = [r for r in module.REFTYPES if step_refs[r] == "N/A"]
+        not_applicable = [r for r in module.REFTYPES if r not in optional and step_refs[r] == "N/A"]
         if not skip and not_applicable:
             if name in ("jump", "ramp_fit"):
                 raise WebbflowError(model.path, f"{name} needs a {' and a '.join(not_applicable)} reference; CRDS selects none")
@@ -152,15 +151,15 @@ def _inherit_keywords(product, model):
 
 
 def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, threads=1, log=None):
-    """Read an uncal file, run detector1 and write the rate and rateints files.
+    """Run detector1 on an uncal file (or a RampModel read from it) and write rate and rateints.
 
     Both products are written under temporary names and renamed, so a
     failure leaves neither behind.
 
     Parameters
     ----------
-    uncal : str
-        The ``_uncal.fits`` (or ``_ramp.fits``) input.
+    uncal : str or webbflow.datamodels.RampModel
+        The ``_uncal.fits`` (or ``_ramp.fits``) input, or the model read from it.
     rate_path, rateints_path : str
         The products to write.
     refs, config, context, threads, log
@@ -168,9 +167,9 @@ def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, t
     """
     from webbflow.datamodels import RampModel
 
-    model = RampModel.read(uncal)
+    model = uncal if isinstance(uncal, RampModel) else RampModel.read(uncal)
     rate, rateints = run(model, refs, config=config, context=context, threads=threads, log=log)
-    base = os.path.basename(uncal)
+    base = os.path.basename(model.path or "")
     for product, path in ((rate, rate_path), (rateints, rateints_path)):
         product.meta["FILENAME"] = os.path.basename(path)
         product.meta["ORIGFILE"] = base
