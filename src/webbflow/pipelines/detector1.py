@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import sys
 
 import numba
 
@@ -200,6 +201,8 @@ def _load_callable(target, name):
     module_name, _, function_name = str(target).partition(":")
     if not module_name or not function_name:
         raise WebbflowError(None, f"callable for step {name} must be 'module:function', got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # a user's module beside their data
     try:
         return getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
