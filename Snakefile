@@ -13,6 +13,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/associations.smk"
 include: "rules/detector1.smk"
 
 

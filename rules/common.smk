@@ -11,7 +11,7 @@ from webbflow.refs.select import configure_crds
 
 configure_crds(config["crds"].get("path"), config["crds"].get("server_url"))
 
-from webbflow.workflow import detector1_inputs, list_uncal
+from webbflow.workflow import association_members, detector1_inputs, list_uncal
 
 
 def get_detector1_input(wildcards):
@@ -24,20 +24,53 @@ def get_detector1_mem_mb(wildcards, input):
     return 500 + 10 * int(input.size_mb)
 
 
+def pool_stem(path):
+    return os.path.basename(path).removesuffix(".csv")
+
+
+def get_pool(wildcards):
+    """The pool file behind an asn directory {asndir}/{pool}."""
+    pools = config["associations"]["pools"]
+    if wildcards.asndir == demo_dir("asn"):
+        pools = pools + sorted(glob.glob(demo_dir("pool", "*.csv")))
+    for pool in pools:
+        if pool_stem(pool) == wildcards.pool:
+            return pool
+    raise ValueError(f"no pool named {wildcards.pool} in config['associations']['pools']")
+
+
+def demo_dir(*parts):
+    return os.path.join(config["demo"]["outdir"], *parts)
+
+
+def association_products(asndir, pools, data_dir):
+    """The asn directories of the pools and the member products the workflow makes."""
+    wanted = []
+    for pool in pools:
+        directory = checkpoints.associations.get(asndir=asndir, pool=pool_stem(pool)).output[0]
+        wanted.append(directory)
+        wanted += association_members(directory, data_dir)
+    return wanted
+
+
 def get_all_products(wildcards):
-    """Every rate and rateints for the uncal files under config['inputs']."""
-    return [
+    """Rates of every uncal under config['inputs'], and every association of config's pools."""
+    wanted = [
         f"{stem}_{suffix}.fits"
         for stem in list_uncal(config.get("inputs") or [])
         for suffix in ("rate", "rateints")
     ]
+    asn = config["associations"]
+    return wanted + association_products(asn["outdir"], asn["pools"], asn["data_dir"])
 
 
 def get_demo_products(wildcards):
-    """Every rate and rateints of the simulated demo program."""
-    outdir = checkpoints.simulate.get(outdir=config["demo"]["outdir"]).output.manifest
-    return [
+    """Every rate and rateints of the simulated demo program, and its associations."""
+    checkpoints.simulate.get(outdir=config["demo"]["outdir"])
+    wanted = [
         f"{stem}_{suffix}.fits"
-        for stem in list_uncal([os.path.join(os.path.dirname(outdir), "uncal")])
+        for stem in list_uncal([demo_dir("uncal")])
         for suffix in ("rate", "rateints")
     ]
+    pools = sorted(glob.glob(demo_dir("pool", "*.csv")))
+    return wanted + association_products(demo_dir("asn"), pools, demo_dir("uncal"))

@@ -117,3 +117,74 @@ def job(log_path, what):
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+def make_associations(pool, outdir):
+    """Generate a pool's associations into the directory ``outdir``, atomically.
+
+    The files are written into a temporary directory beside ``outdir`` that
+    is renamed when complete, so an interrupted run leaves no partial set.
+
+    Returns
+    -------
+    list of str
+        The asn.json file names written.
+    """
+    import shutil
+    import tempfile
+
+    from webbflow.associations import generate, read_pool
+
+    asns = generate(read_pool(pool))
+    parent = os.path.dirname(os.path.abspath(outdir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp_asn_", dir=parent)
+    try:
+        paths = write_associations_into(asns, tmp)
+        if os.path.isdir(outdir):
+            shutil.rmtree(outdir)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [os.path.basename(p) for p in paths]
+
+
+def write_associations_into(asns, directory):
+    """Write associations into an existing directory (official file names)."""
+    from webbflow.associations import write_associations
+
+    return [str(p) for p in write_associations(asns, directory)]
+
+
+def association_members(asn_dir, data_dir, suffixes=("rate", "rateints")):
+    """Member files of the associations in ``asn_dir`` that the workflow can make.
+
+    Parameters
+    ----------
+    asn_dir : str
+        A directory of asn.json files.
+    data_dir : str
+        Where the exposures (``*_uncal.fits``) and their products live.
+    suffixes : tuple of str
+        Member suffixes the workflow has rules for.
+
+    Returns
+    -------
+    list of str
+        Sorted paths under ``data_dir``.
+    """
+    import json
+
+    wanted = set()
+    for path in sorted(glob.glob(os.path.join(asn_dir, "*_asn.json"))):
+        with open(path) as handle:
+            asn = json.load(handle)
+        for product in asn.get("products", []):
+            for member in product.get("members", []):
+                name = os.path.basename(member.get("expname", ""))
+                stem, _, suffix = name.rpartition("_")
+                if suffix.removesuffix(".fits") in suffixes and stem:
+                    wanted.add(os.path.join(data_dir, name))
+    return sorted(wanted)

@@ -26,7 +26,10 @@ NO_OFFICIAL_OUTPUT = {
                                     "with KeyError 'asn_candidate'",
 }
 
-pytestmark = pytest.mark.skipif(not POOLS, reason=f"no pools under {DATA}")
+
+
+def test_the_shared_pools_are_there():
+    assert POOLS, f"no pools under {DATA}: ../shared must sit beside the repository"
 
 
 @functools.cache

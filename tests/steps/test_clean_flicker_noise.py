@@ -95,3 +95,83 @@ def test_defaults_skip_and_unsupported_options_are_refused():
         clean_flicker_noise.run(model, {}, {"fit_method": "fft"})
     with pytest.raises(InputError, match="background_method"):
         clean_flicker_noise.run(model, {}, {"background_method": "model"})
+
+
+def _integer_ramp(rng, background, ngroups=6, shape=(160, 160), noise=3.2):
+    """A stripe-free ramp stored in whole DN, as raw groups are: ``background`` DN per group on every pixel."""
+    model = make_ramp((1, ngroups) + shape, subarray="SUB160")
+    groups = 1000.0 + background * np.arange(ngroups)[:, None, None] + rng.normal(0, noise, (ngroups,) + shape)
+    model.data[0] = np.round(groups)
+    return model
+
+
+def _ols_slopes(data):
+    """Unweighted least-squares slope per pixel, DN per group."""
+    t = np.arange(data.shape[0]) - (data.shape[0] - 1) / 2.0
+    return np.tensordot(t, data.astype(np.float64), axes=(0, 0)) / np.sum(t * t)
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+@pytest.mark.parametrize("background", [0.5, 1.42])
+def test_whole_dn_groups_keep_their_background_level(statistic, background):
+    # Group differences take whole values: the background median of a difference and the line medians
+    # round differently. The cleaning must still not move the level of the exposure.
+    rng = np.random.default_rng(21)
+    shifts = []
+    for _ in range(4):
+        model = _integer_ramp(rng, background)
+        before = _ols_slopes(model.data[0])
+        clean_flicker_noise.run(model, {}, {"line_statistic": statistic})
+        after = _ols_slopes(model.data[0])
+        shifts.append((after - before).mean() / before.std())
+    # left: the line levels are forced to average to zero, to float precision
+    assert abs(np.mean(shifts)) < 0.01
+
+
+def test_mean_statistic_adds_little_line_correlated_noise_to_whole_dn_ramps():
+    # A line's level changes every slope of the line alike. With the clipped mean it is the line's
+    # own noise average (1/sqrt(n) of the slope noise, n = 160 pixels); independent line medians
+    # of consecutive differences (official) leave about 3.3/sqrt(n).
+    rng = np.random.default_rng(22)
+    change = {}
+    for statistic in ("mean", "median"):
+        values = []
+        for _ in range(4):
+            model = _integer_ramp(rng, 1.42)
+            before = _ols_slopes(model.data[0])
+            clean_flicker_noise.run(model, {}, {"line_statistic": statistic})
+            line_change = (_ols_slopes(model.data[0]) - before).mean(axis=1)
+            values.append(line_change.std() / before.std())
+        change[statistic] = np.mean(values)
+    n = 160
+    assert change["mean"] < 1.6 / np.sqrt(n)
+    assert change["median"] > 2.0 / np.sqrt(n)  # the official statistic, documented in the module
+
+
+def test_reference_and_dead_pixels_are_not_background():
+    # NIRCam corner subarray: 4 reference rows and 4 reference columns without sky signal, and a dead
+    # column. With a faint sky they pass the clipping; taken as background they would pull their
+    # lines' levels (and, through the common level, every line) down.
+    rng = np.random.default_rng(23)
+    ny, nx, ng, rate, noise = 64, 256, 6, 1.0, 2.0
+    model = make_ramp((1, ng, ny, nx), subarray="SUB64")
+    no_sky = np.zeros((ny, nx), dtype=bool)
+    no_sky[:4, :] = no_sky[:, :4] = no_sky[:, 30] = True
+    model.pixeldq[:4, :] |= dqflags.PIXEL["REFERENCE_PIXEL"]
+    model.pixeldq[:, :4] |= dqflags.PIXEL["REFERENCE_PIXEL"]
+    model.pixeldq[:, 30] |= dqflags.DO_NOT_USE
+    sky = np.where(no_sky, 0.0, rate)
+    for g in range(ng):
+        model.data[0, g] = 1000.0 + g * sky + rng.normal(0, noise, (ny, nx))
+    clean_flicker_noise.run(model, {}, {})
+    gain = (model.data[0, -1] - model.data[0, 0]) / (ng - 1)
+    # left: 5 sigma of a mean of ~15000 per-group gains (noise*sqrt(2)/5 DN each)
+    assert abs(gain[~no_sky].mean() - rate) < 5 * noise * np.sqrt(2) / 5 / np.sqrt((~no_sky).sum())
+    # the reference rows keep their zero level (no background pixel in their lines: not corrected)
+    assert abs(gain[:4, :].mean()) < 5 * noise * np.sqrt(2) / 5 / np.sqrt(4 * nx)
+
+
+def test_unknown_line_statistic_is_refused():
+    model = make_ramp((1, 3, 8, 8), value=1.0)
+    with pytest.raises(InputError, match="line_statistic"):
+        clean_flicker_noise.run(model, {}, {"line_statistic": "mode"})

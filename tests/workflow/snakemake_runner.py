@@ -16,6 +16,7 @@ def write_config(workdir, **sections):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["demo"]["outdir"] = "demo"
     config["crds"]["path"] = "demo/crds_cache"
+    config["associations"].update(outdir="asn", data_dir="demo/uncal")
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key].update(value)

@@ -1,5 +1,6 @@
 """Stage 1 through Snakemake: the demo, single targets, bad input with --keep-going."""
 
+import json
 import re
 import shutil
 
@@ -50,6 +51,15 @@ def test_demo_builds_every_rate(tmp_path):
         assert rate.meta["CAL_VER"]
         good = (rate.dq & 1) == 0
         assert np.isfinite(rate.data[good]).all()
+    # the program's pool became associations whose level-2 members are these rates
+    asn_dirs = [p for p in (tmp_path / "demo" / "asn").iterdir() if p.is_dir()]
+    assert len(asn_dirs) == 1 and asn_dirs[0].is_dir()
+    names = sorted(p.name for p in asn_dirs[0].glob("*_asn.json"))
+    assert any("_image2_" in n for n in names) and any("_image3_" in n for n in names), names
+    image2 = [json.loads(p.read_text()) for p in asn_dirs[0].glob("*_image2_*_asn.json")]
+    for asn in image2:
+        for member in asn["products"][0]["members"]:
+            assert (tmp_path / "demo" / "uncal" / member["expname"]).exists(), member["expname"]
     again = snakemake(tmp_path, "demo", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
