@@ -291,9 +291,11 @@ def _read_asdf_hdu(hdu, path):
 
     try:
         raw = bytes(np.asarray(hdu.data["ASDF_METADATA"][0], dtype=np.uint8))
-        with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
-            tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf_library") and k != "history"}
-            return _materialise(tree)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # official trees name tags we do not convert
+            with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
+                tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf_library") and k != "history"}
+                return _materialise(tree)
     except Exception:
         # The official files keep a tree that points into the FITS HDUs;
         # we only need its extra items (a WCS), so an unreadable tree is dropped.
