@@ -471,7 +471,8 @@ def test_noisy_ramp_statistics_match_the_noise_model(tmp_path):
     poisson = w @ cov @ w
     read = (w**2).sum() / exp.nframes
     rate = truth["rate"][good]
-    sigma = np.sqrt(poisson * rate / refs.gain[good] + read * (refs.readnoise[good] ** 2 / 2))
+    # 1/f noise is off: the white part of the read noise only
+    sigma = np.sqrt(poisson * rate / refs.gain[good] + read * (refs.readnoise_white[good] ** 2 / 2))
     chi = (slope[good] - rate) / sigma
     robust = 1.4826 * np.median(np.abs(chi - np.median(chi)))
     assert 0.9 < robust < 1.15
@@ -479,6 +480,31 @@ def test_noisy_ramp_statistics_match_the_noise_model(tmp_path):
     # without the reference-pixel correction the amplifier drifts bias every slope
     raw_slope, _ = _calibrate(exp, refs, data, refpix=False)
     assert abs(np.median((raw_slope[good] - rate) / sigma)) > 3 * abs(np.median(chi)) + 0.1
+
+
+@pytest.mark.parametrize("instrument", ["NIRCAM", "NIRSPEC"])
+def test_readnoise_reference_is_the_cds_noise_of_darks(tmp_path, instrument):
+    """As a real reference measured from darks: the CDS noise of frame differences, 1/f noise included."""
+    exp = _exposure(instrument)
+    effects = Effects(poisson=False, ktc=False, drifts=False, cosmic_rays=False)
+    _, subrefs = write_references(tmp_path / "cache", [exp], 11, full_frame_refs=False)
+    refs = subrefs[(exp.detector, exp.subarray)]
+    assert exp.spec.one_over_f > 0
+    np.testing.assert_allclose(refs.readnoise.astype(float) ** 2,
+                               refs.readnoise_white.astype(float) ** 2 + 2 * exp.spec.one_over_f ** 2, rtol=1e-5)
+    rate = np.zeros((exp.sub.ysize, exp.sub.xsize))
+    # two dark realisations: everything but the noise is the same, so it cancels in their difference
+    first, _ = simulate_exposure(exp, refs, rate, np.random.default_rng(1), effects)
+    second, _ = simulate_exposure(exp, refs, rate, np.random.default_rng(2), effects)
+    noise = (first.astype(np.float64) - second)[0]
+    cds = np.diff(noise, axis=0) / np.sqrt(2.0)  # the noise of one CDS difference of groups
+    # groups average nframes independent frames: the CDS noise of a group difference is readnoise / sqrt(nframes)
+    ratio = (cds**2).mean(axis=0) * exp.nframes / refs.readnoise.astype(np.float64) ** 2
+    n = cds.shape[0]
+    assert ratio.mean() == pytest.approx(1.0, abs=5 * np.sqrt(2.0 / (n * ratio.size)) + 0.01)
+    # the white part alone falls short by the 1/f share
+    white = (cds**2).mean() * exp.nframes / (refs.readnoise_white.astype(np.float64) ** 2).mean()
+    assert white > 1.0 + exp.spec.one_over_f ** 2 / exp.spec.readnoise ** 2
 
 
 # ---------------------------------------------------------------------------

@@ -43,8 +43,10 @@ class DetectorSpec:
     gain : float
         Mean gain, e-/DN.
     readnoise : float
-        Mean CDS read noise, DN (the official READNOISE reference convention;
-        one frame has readnoise / sqrt(2)).
+        Mean white (uncorrelated) read noise of a CDS difference, DN; one
+        frame has readnoise / sqrt(2). The READNOISE reference, like a real
+        one measured from CDS differences of darks, also holds the 1/f
+        noise's share (see :func:`webbflow.simulate.ramps.one_over_f_cds_variance`).
     bias : float
         Mean bias level, DN.
     saturation : float
@@ -56,7 +58,8 @@ class DetectorSpec:
     ktc : float
         kTC (reset) noise, DN.
     one_over_f : float
-        1/f noise rms per frame, DN (0 for MIRI).
+        1/f noise rms per frame and pixel, DN (0 for MIRI); frames draw
+        independent 1/f series.
     """
 
     name: str

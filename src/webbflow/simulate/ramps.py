@@ -18,16 +18,29 @@ read frame, in this order:
 4. bias: the superbias reference (NIR) plus per-amplifier offsets that
    drift linearly in time and odd/even column offsets (in read-out
    coordinates), common to reference and light-sensitive pixels so the
-   reference pixels measure them; MIRI: a per-amplifier offset and small
-   group-to-group jitter;
+   reference pixels measure them; MIRI: a per-amplifier offset and a
+   frame-to-frame per-amplifier jitter, 0.5 DN rms in full frame (where
+   the reference columns measure it) and 0.1 DN rms in subarrays (which
+   have no reference pixels: the official refpix step skips them, so the
+   jitter stays in the slopes);
 5. MIRI only: the reset anomaly of the reset reference (raw DN, first
-   groups), an RSCD transient in the first groups of later integrations and
-   a first-frame offset, both confined to the groups the RSCD reference
-   tells the pipeline to skip, and a last-frame offset;
-6. noise: white read noise (the READNOISE reference is CDS noise, so one
-   frame has readnoise / sqrt(2)) and, for NIR detectors, 1/f noise: a
+   groups); a first-frame offset in group 0 and an RSCD transient in the
+   first groups of later integrations, both in the groups the RSCD
+   reference tells the pipeline to skip (the rscd step flags them; the
+   deprecated firstframe step is skipped by default) -- except in pixels
+   saturating so early that skipping them would leave fewer than two
+   unsaturated groups: the official rscd step then flags fewer groups and
+   marks the pixel FLUX_ESTIMATED, and the transient (~1 % of the previous
+   integration's signal) biases those slopes by ~2 %; and a last-frame
+   offset (the lastframe step flags the last group);
+6. noise: white read noise (``readnoise_white``, a CDS value: one frame
+   has readnoise_white / sqrt(2)) and, for NIR detectors, 1/f noise: a
    pink time series along the read-out order (rows of the read-out frame
-   with 12 pixel times of row overhead), common to all amplifiers.
+   with 12 pixel times of row overhead), common to all amplifiers, drawn
+   anew for every frame with ``spec.one_over_f`` rms per pixel. The
+   READNOISE reference, like a real one measured from CDS differences of
+   darks, is the total: sqrt(readnoise_white**2 + 2 * one_over_f**2) (see
+   :func:`one_over_f_cds_variance`).
 
 All values are in DN; ``data`` is float32 before the uint16 rounding of
 the ``_uncal`` file.
@@ -41,7 +54,7 @@ from numba import njit
 from webbflow.simulate.detector import readout_shape, to_science
 
 __all__ = ["Effects", "simulate_exposure", "invert_polynomial", "convolve", "rscd_skip_groups", "CR_DTYPE",
-           "SAT_DTYPE"]
+           "SAT_DTYPE", "one_over_f_cds_variance", "miri_amplifier_jitter"]
 
 CR_DTYPE = np.dtype([("integration", "i4"), ("group", "i4"), ("frame", "i4"), ("y", "i4"), ("x", "i4"),
                      ("amplitude", "f4"), ("fraction", "f4")])
@@ -51,6 +64,11 @@ SAT_DTYPE = np.dtype([("integration", "i4"), ("y", "i4"), ("x", "i4"), ("group",
 # NIR detectors, raw signal for MIRI): far enough that IPC, which takes a few per cent of a pixel's
 # signal, still leaves a plateaued pixel above the reference.
 _PLATEAU = 1.06
+
+# MIRI per-amplifier frame-to-frame jitter (DN rms): full frame, where the reference columns measure and the
+# refpix step removes it, and subarrays, which have no reference pixels (refpix is skipped there).
+_MIRI_JITTER_FULL = 0.5
+_MIRI_JITTER_SUBARRAY = 0.1
 
 
 @dataclass(frozen=True)
@@ -64,14 +82,15 @@ class Effects:
         :meth:`noiseless`) a ramp is deterministic and a perfect pipeline
         recovers the true rate up to the uint16 rounding.
     miri_anomalies : bool
-        MIRI first/last-frame offsets and the RSCD transient (always
-        confined to groups the pipeline flags). The reset anomaly is
+        MIRI first/last-frame offsets and the RSCD transient (in the groups
+        the pipeline flags, except the first groups of early-saturating
+        pixels, which the rscd step keeps and flags FLUX_ESTIMATED). The reset anomaly is
         always applied: its reference removes it.
     cr_rate : float
         Cosmic-ray hits per pixel per second.
     cr_min, cr_max : float
         Hit amplitudes are log-uniform between these multiples of the
-        pixel's CDS read noise.
+        pixel's CDS read noise (its READNOISE reference value, 1/f included).
     """
 
     poisson: bool = True
@@ -220,8 +239,35 @@ def rscd_skip_groups(ngroups, nints, skip_int1, skip_int2p):
     return skip_int1, skip_int2p
 
 
+def one_over_f_cds_variance(amplitude):
+    """The variance (DN**2) that the simulated 1/f noise adds to a CDS difference of two frames, per pixel.
+
+    Each frame draws an independent 1/f series, a circular filter of white
+    noise (so its statistics do not depend on the position along the
+    series) scaled to an rms of ``amplitude`` over the series: every pixel
+    of a frame has a 1/f variance of ``amplitude**2``, and a difference of
+    two frames twice that. This is what a READNOISE reference measured
+    from CDS differences of darks holds on top of the white read noise.
+
+    Parameters
+    ----------
+    amplitude : float
+        ``DetectorSpec.one_over_f`` (rms per frame, DN).
+
+    Returns
+    -------
+    float
+    """
+    return 2.0 * float(amplitude) ** 2
+
+
+def miri_amplifier_jitter(subarray_name):
+    """rms (DN) of the MIRI per-amplifier frame-to-frame jitter for a subarray (``FULL`` or another)."""
+    return _MIRI_JITTER_FULL if subarray_name == "FULL" else _MIRI_JITTER_SUBARRAY
+
+
 def _one_over_f(rng, nslow, nfast, noutputs, amplitude, fastaxis, slowaxis):
-    """One frame of 1/f noise in the science frame (DN)."""
+    """One frame of 1/f noise in the science frame (DN): rms ``amplitude`` per pixel (one_over_f_cds_variance)."""
     width = nfast // noutputs + 12
     n = nslow * width
     spectrum = np.fft.rfft(rng.standard_normal(n))
@@ -302,7 +348,8 @@ def simulate_exposure(exp, refs, rate, rng, effects=None):
         superbias = refs.superbias.astype(np.float64)
         hard = (saturation - superbias) * _PLATEAU
         refs_bias_raw = superbias
-    rn_frame = refs.readnoise.astype(np.float64) / np.sqrt(2.0)
+    rn_frame = refs.readnoise_white.astype(np.float64) / np.sqrt(2.0)
+    jitter = miri_amplifier_jitter(sub.name) if spec.is_miri else 0.0
     amp_map, parity_map = _readout_maps(spec, sub)
     nslow, nfast = readout_shape(spec, sub)
 
@@ -368,7 +415,7 @@ def simulate_exposure(exp, refs, rate, rng, effects=None):
             for p, a in hits.get(r, ()):
                 charge.flat[p] += a * gain.flat[p]
             if spec.is_miri:
-                drift = offsets[amp_map] + (rng.standard_normal(4)[amp_map] * 0.5 if effects.drifts else 0.0)
+                drift = offsets[amp_map] + (rng.standard_normal(4)[amp_map] * jitter if effects.drifts else 0.0)
                 offset = bias_lin + ktc + drift
             else:
                 offset = ktc_map

@@ -20,7 +20,7 @@ linearity  COEFFS f32 (ncoeff, ny, nx), DQ, DQ_DEF              LinearityModel
 dark       SCI, ERR f32 (ngroups, ny, nx), DQ 2-D, DQ_DEF (NIR) DarkModel
            SCI, ERR, DQ (nints, ngroups, ny, nx), DQ_DEF (MIRI) DarkMIRIModel
 gain       SCI f32 (e-/DN)                                      GainModel
-readnoise  SCI f32 (CDS read noise, DN)                         ReadnoiseModel
+readnoise  SCI f32 (CDS read noise, DN, 1/f included)          ReadnoiseModel
 ipc        SCI f32 3x3 deconvolution kernel                     IPCModel
 reset      SCI, ERR f32 (nints, ngroups, ny, nx), DQ, DQ_DEF    ResetModel
 rscd       RSCD_GROUP_SKIP table                                RSCDModel
@@ -37,6 +37,12 @@ SUBARRAY).
 The linearity COEFFS are the *correction* polynomial, applied by the
 pipeline to the bias-subtracted signal (NIR) or to the raw signal (MIRI,
 which has no superbias step); the simulator applies its numerical inverse.
+
+The READNOISE reference is what a real one measured from CDS differences
+of darks holds: the white read noise and the 1/f noise's share of a frame
+difference, sqrt(white**2 + 2 * one_over_f**2) (NIR; MIRI has no 1/f
+noise here). The simulator injects the white part and the 1/f noise
+separately.
 """
 
 import os
@@ -50,6 +56,7 @@ from webbflow import dqflags
 from webbflow.atomic import publish
 from webbflow.simulate.detector import DETECTORS, get_subarray, reference_pixel_mask
 from webbflow.simulate.program import set_card
+from webbflow.simulate.ramps import one_over_f_cds_variance
 
 __all__ = ["DetectorModel", "SubarrayRefs", "write_references", "iter_references", "USEAFTER", "NOT_APPLICABLE", "ipc_kernels"]
 
@@ -123,6 +130,10 @@ class SubarrayRefs:
     bias_lin : numpy.ndarray or None
         MIRI: the bias level in the linearised domain (raw bias = its inverse).
     gain, readnoise, saturation : numpy.ndarray
+        ``readnoise`` is the READNOISE reference (CDS, 1/f included).
+    readnoise_white : numpy.ndarray
+        The white part of the CDS read noise, what the simulator draws
+        per frame (divided by sqrt(2)); the 1/f noise comes on top.
     coeffs : numpy.ndarray
         Linearity correction coefficients (ncoeff, ny, nx).
     dark : numpy.ndarray
@@ -146,6 +157,7 @@ class SubarrayRefs:
     bias_lin: np.ndarray
     gain: np.ndarray
     readnoise: np.ndarray
+    readnoise_white: np.ndarray
     saturation: np.ndarray
     coeffs: np.ndarray
     dark: np.ndarray
@@ -214,11 +226,16 @@ def readout_coordinates(spec, ys, xs):
 
 @dataclass
 class DetectorMaps:
-    """Per-pixel properties of a region of a detector (float32, as written to the references)."""
+    """Per-pixel properties of a region of a detector (float32, as written to the references).
+
+    ``readnoise`` is the READNOISE reference (white and 1/f CDS noise),
+    ``readnoise_white`` its white part.
+    """
 
     bias: np.ndarray
     gain: np.ndarray
     readnoise: np.ndarray
+    readnoise_white: np.ndarray
     coeffs: np.ndarray
     saturation: np.ndarray
     dark_rate: np.ndarray
@@ -270,7 +287,10 @@ class DetectorModel:
         along_slow = (spec.bias + 40.0 * np.sin(slow / 300.0)).astype(f32)
         bias = along_fast + along_slow + 25.0 * draw["bias"]
         gain = (spec.gain * (1.0 + 0.03 * draw["gain"])).astype(f32)
-        readnoise = (spec.readnoise * np.clip(1.0 + 0.12 * draw["rn"], 0.5, None)).astype(f32)
+        readnoise_white = (spec.readnoise * np.clip(1.0 + 0.12 * draw["rn"], 0.5, None)).astype(f32)
+        # the reference is measured from CDS differences of darks: the 1/f noise is in it
+        readnoise = np.sqrt(readnoise_white.astype(np.float64) ** 2
+                            + one_over_f_cds_variance(spec.one_over_f)).astype(f32)
         c2, c3 = _LINEARITY[self.family]
         coeffs = np.zeros((4,) + bias.shape, dtype=f32)
         coeffs[1] = 1.0
@@ -293,7 +313,7 @@ class DetectorModel:
         mask[dead] |= dqflags.PIXEL["DO_NOT_USE"] | dqflags.PIXEL["DEAD"]
         mask[hot] |= dqflags.PIXEL["HOT"]
         reset_amplitude = (45.0 + 8.0 * draw["reset"]).astype(f32) if spec.is_miri else None
-        return DetectorMaps(bias, gain, readnoise, coeffs, saturation, dark_rate.astype(f32), refmask, dead, hot,
+        return DetectorMaps(bias, gain, readnoise, readnoise_white, coeffs, saturation, dark_rate.astype(f32), refmask, dead, hot,
                             mask, reset_amplitude)
 
     @staticmethod
@@ -429,7 +449,7 @@ def _static_refs(model, maps, sub, directory, namer, rules):
         [_image(maps.coeffs, "COEFFS"), _image(zero_dq, "DQ"), _dq_def(_DQ_NAMES)], readpatt=None)
     add("gain", "GainModel", "Gain, electrons per DN",
         [_image(maps.gain, "SCI", BUNIT="electrons/DN")], readpatt=None, extra=(("BUNIT", "electrons/DN"),))
-    add("readnoise", "ReadnoiseModel", "CDS read noise",
+    add("readnoise", "ReadnoiseModel", "CDS read noise (white and 1/f), as measured from darks",
         [_image(maps.readnoise, "SCI", BUNIT="DN")], extra=(("NOUTPUTS", sub.noutputs), ("BUNIT", "DN")))
     add("ipc", "IPCModel", "IPC deconvolution kernel",
         [_image(model.deconvolution.astype(np.float32), "SCI")], readpatt=None)
@@ -515,7 +535,8 @@ def iter_references(cache_dir, exposures, seed, rules, full_frame_refs=True):
             refs[sub_name] = SubarrayRefs(
                 superbias=None if spec.is_miri else maps.bias,
                 bias_lin=_linearised(maps.coeffs, maps.bias) if spec.is_miri else None,
-                gain=maps.gain, readnoise=maps.readnoise, saturation=maps.saturation, coeffs=maps.coeffs,
+                gain=maps.gain, readnoise=maps.readnoise, readnoise_white=maps.readnoise_white,
+                saturation=maps.saturation, coeffs=maps.coeffs,
                 dark=dark, dark_tframe=tframe, reset=reset, rscd_skip=dict(_RSCD_SKIP) if spec.is_miri else {},
                 coupling=model.coupling, refmask=maps.refmask, dead=maps.dead, hot=maps.hot, mask_dq=maps.mask,
                 paths=paths)
