@@ -11,7 +11,13 @@ from webbflow.refs.select import configure_crds
 
 configure_crds(config["crds"].get("path"), config["crds"].get("server_url"))
 
-from webbflow.workflow import association_members, detector1_inputs, list_uncal
+from webbflow.workflow import (
+    REF_PREFIX,
+    association_members,
+    detector1_inputs,
+    detector1_resources,
+    list_uncal,
+)
 
 
 def get_detector1_input(wildcards):
@@ -20,8 +26,20 @@ def get_detector1_input(wildcards):
     return {key: (path if key == "uncal" else ancient(path)) for key, path in inputs.items()}
 
 
-def get_detector1_mem_mb(wildcards, input):
-    return 500 + 10 * int(input.size_mb)
+def detector1_job_resources(input, threads):
+    """The detector1 request from the sizes of the job's uncal and reference inputs."""
+    references = [path for key, path in input.items() if key.startswith(REF_PREFIX)]
+    return detector1_resources(input.uncal, references, threads)
+
+
+def get_detector1_mem_mb(wildcards, input, threads, attempt):
+    """Memory (MB) for a detector1 job; a retried job (--retries) asks for more."""
+    return detector1_job_resources(input, threads)["mem_mb"] * attempt
+
+
+def get_detector1_runtime(wildcards, input, threads, attempt):
+    """Wall time (minutes) for a detector1 job; a retried job asks for more."""
+    return detector1_job_resources(input, threads)["runtime"] * attempt
 
 
 def pool_stem(path):

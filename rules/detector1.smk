@@ -12,11 +12,14 @@ rule detector1:
     benchmark:
         "{stem}_detector1.benchmark.tsv"
     params:
-        crds=config["crds"],
+        # Not the CRDS settings: a new context re-runs only the exposures whose
+        # selected references (the ref_* inputs) change; the script reads
+        # config["crds"] itself.
         steps=config["detector1"],
     threads: config["threads"]["detector1"]
     resources:
         mem_mb=get_detector1_mem_mb,
+        runtime=get_detector1_runtime,
     conda:
         "../envs/webbflow.yaml"
     script:

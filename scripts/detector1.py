@@ -5,7 +5,7 @@ from webbflow.refs.select import configure_crds, current_context
 from webbflow.workflow import job, refs_from_inputs, select_detector1_references
 
 with job(snakemake.log[0], f"detector1 of {snakemake.input.uncal}") as log:  # noqa: F821
-    crds = snakemake.params.crds  # noqa: F821
+    crds = snakemake.config["crds"]  # noqa: F821  (not a param: see rules/detector1.smk)
     configure_crds(crds.get("path"), crds.get("server_url"))
     model = RampModel.read(snakemake.input.uncal)  # noqa: F821  (validates: bad input fails here)
     refs = refs_from_inputs(snakemake.input)  # noqa: F821

@@ -65,6 +65,101 @@ def detector1_inputs(uncal, config):
     return inputs
 
 
+def affected_exposures(uncals, old_context, new_context, config=None):
+    """The exposures whose detector1 references differ between two CRDS contexts.
+
+    Each exposure's references are selected exactly as the workflow selects
+    them (:func:`detector1_inputs`) under both contexts, so the result is the
+    set of detector1 jobs that switching ``crds.context`` from
+    ``old_context`` to ``new_context`` re-runs.
+
+    Parameters
+    ----------
+    uncals : iterable of str
+        The uncal files.
+    old_context, new_context : str
+        CRDS contexts, e.g. ``jwst_0001.pmap`` and ``jwst_0002.pmap``.
+    config : dict, optional
+        The workflow config (``detector1`` step settings, ``refs`` overrides).
+
+    Returns
+    -------
+    list of (str, dict)
+        ``(uncal, {reftype: (old_path, new_path)})`` for each affected
+        exposure, in the order given; a path is None where that context
+        selects nothing (or the selection fails).
+    """
+    config = dict(config or {})
+    crds = dict(config.get("crds") or {})
+    old_config = {**config, "crds": {**crds, "context": old_context}}
+    new_config = {**config, "crds": {**crds, "context": new_context}}
+    affected = []
+    for uncal in uncals:
+        old = detector1_inputs(uncal, old_config)
+        new = detector1_inputs(uncal, new_config)
+        changes = {key[len(REF_PREFIX):]: (old.get(key), new.get(key))
+                   for key in sorted(set(old) | set(new)) if key != "uncal" and old.get(key) != new.get(key)}
+        if changes:
+            affected.append((uncal, changes))
+    return affected
+
+
+#: Peak memory of a detector1 job, measured (max RSS, docs/workflow.md
+#: "Resources") on NIRISS exposures of 0.2, 42 and 84 MB: a fixed part (Python,
+#: numpy, numba, astropy, CRDS, the compiled kernels: about 300 MB), 2.4 MB
+#: per MB of uncal file (the float32 ramp is 2x the uint16 file, its group DQ
+#: 0.5x) and about 1 MB per MB of reference files (read whole; the image-size
+#: arrays of the products are of the same order as the static references).
+DETECTOR1_MEM_BASE_MB = 320
+DETECTOR1_MEM_PER_UNCAL_MB = 2.5
+DETECTOR1_MEM_PER_REFERENCE_MB = 1.0
+DETECTOR1_MEM_SAFETY = 1.25
+#: Run time of a detector1 job, measured on one thread of a shared machine:
+#: start-up plus seconds per MB of uncal and of references; the request is
+#: SAFETY times that (slower nodes, busy file systems), at least a minute.
+DETECTOR1_SECONDS_BASE = 20.0
+DETECTOR1_SECONDS_PER_UNCAL_MB = 0.25
+DETECTOR1_SECONDS_PER_REFERENCE_MB = 0.02
+DETECTOR1_RUNTIME_SAFETY = 3.0
+
+
+def _size_mb(path):
+    try:
+        return os.path.getsize(path) / 1e6
+    except (OSError, TypeError):
+        return 0.0
+
+
+def detector1_resources(uncal, references=(), threads=1):
+    """Memory and time to request for a detector1 job, from its input sizes.
+
+    Parameters
+    ----------
+    uncal : str
+        The uncal file (a missing file counts as empty).
+    references : iterable of str, optional
+        The reference files the job reads (the job's ``ref_*`` inputs).
+    threads : int, optional
+        Threads of the job: the numba kernels divide the per-MB time, not the memory.
+
+    Returns
+    -------
+    dict
+        ``mem_mb`` (int, MB, rounded up to 10) and ``runtime`` (int, minutes,
+        at least 1), Snakemake's standard resource names.
+    """
+    import math
+
+    uncal_mb = _size_mb(uncal)
+    refs_mb = sum(_size_mb(path) for path in references)
+    mem_mb = DETECTOR1_MEM_SAFETY * (DETECTOR1_MEM_BASE_MB + DETECTOR1_MEM_PER_UNCAL_MB * uncal_mb
+                                     + DETECTOR1_MEM_PER_REFERENCE_MB * refs_mb)
+    seconds = (DETECTOR1_SECONDS_BASE + DETECTOR1_SECONDS_PER_REFERENCE_MB * refs_mb
+               + DETECTOR1_SECONDS_PER_UNCAL_MB * uncal_mb / max(1, int(threads)))
+    return {"mem_mb": int(math.ceil(mem_mb / 10.0) * 10),
+            "runtime": max(1, int(math.ceil(DETECTOR1_RUNTIME_SAFETY * seconds / 60.0)))}
+
+
 def select_detector1_references(uncal, config, header=None):
     """Select every reference file detector1 reads for ``uncal``."""
     from astropy.io import fits

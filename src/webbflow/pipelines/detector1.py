@@ -35,11 +35,31 @@ def step_settings(name, meta, config):
     config = config or {}
     module = step_module(name)
     settings = dict(module.DEFAULTS)
-    settings.update((config.get("steps") or {}).get(name) or {})
     instrument = str(meta.get("INSTRUME", "")).strip().upper()
     per_instrument = (config.get("instruments") or {}).get(instrument) or {}
-    settings.update((per_instrument.get("steps") or {}).get(name) or {})
+    for given in ((config.get("steps") or {}).get(name) or {}, (per_instrument.get("steps") or {}).get(name) or {}):
+        for key, value in given.items():
+            _check_parameter(name, key, value, module.DEFAULTS)
+            settings[key] = value
     return module, settings
+
+
+def _check_parameter(step, key, value, defaults):
+    """A parameter of the config must have the type of its default."""
+    if key == "callable" or key not in defaults or defaults[key] is None or value is None:
+        return
+    default = defaults[key]
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise WebbflowError(None, f"step {step}: parameter {key}={value!r} must be a {type(default).__name__} "
+                                  f"like its default {default!r}")
 
 
 def plan(meta, config=None):
@@ -90,7 +110,8 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     log = log or (lambda line: None)
     rate = rateints = None
-    for name, module, function, params, skip in plan(model.meta, config):
+    planned = plan(model.meta, config)
+    for name, module, function, params, skip in planned:
         optional = getattr(module, "OPTIONAL_REFTYPES", ())
         step_refs = {r: refs.get(r) or "N/A" for r in (*module.REFTYPES, *optional)}
         not_applicable = [r for r in module.REFTYPES if r not in optional and step_refs[r] == "N/A"]
@@ -120,8 +141,19 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
         for step in NOT_IMPLEMENTED:
             if step in step_order(model.meta.get("INSTRUME", "")):
                 product.meta[DETECTOR1_STATUS_KEYWORDS[step]] = "SKIPPED"
-        stamp_provenance(product, context)
+        stamp_provenance(product, context, refs=refs, steps=_step_record(planned, product.meta), threads=threads)
     return rate, rateints
+
+
+def _step_record(planned, meta):
+    """``{step: {"status", "parameters"[, "callable"]}}`` of the steps as they ran."""
+    steps = {}
+    for name, module, function, params, _skip in planned:
+        entry = {"status": str(meta.get(module.STATUS_KEYWORD, "COMPLETE")), "parameters": dict(params)}
+        if function is not module.run:
+            entry["callable"] = f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"
+        steps[name] = entry
+    return steps
 
 
 def _apply(function, model, refs, params, module, skip, name):
@@ -183,18 +215,103 @@ def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, t
     return rate, rateints
 
 
-def stamp_provenance(model, context):
-    """Record the software and CRDS context in a product's header."""
+#: Packages whose versions every product records (besides webbflow and Python).
+PROVENANCE_PACKAGES = ("numpy", "numba", "scipy", "astropy", "asdf", "crds")
+
+#: The key of the provenance record in a product's ASDF extension.
+PROVENANCE_KEY = "webbflow_provenance"
+
+
+def software_versions():
+    """``{package: version}`` of webbflow, Python and :data:`PROVENANCE_PACKAGES`."""
+    import platform
+    from importlib import metadata
+
+    versions = {"webbflow": __version__, "python": platform.python_version()}
+    for package in PROVENANCE_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def stamp_provenance(model, context, refs=None, steps=None, threads=None):
+    """Record the software, CRDS context, references and step parameters in a product.
+
+    The header gets CAL_VER, CAL_VCS, CRDS_CTX and CRDS_VER (the official
+    keywords) and one HISTORY card naming the versions of webbflow's
+    dependencies; the ASDF extension gets the whole record under
+    :data:`PROVENANCE_KEY`::
+
+        {"software": "webbflow", "stage": "detector1",
+         "versions": {"webbflow": ..., "python": ..., "numpy": ..., ...},
+         "crds_context": "jwst_0002.pmap",
+         "references": {reftype: "crds://file.fits" or "N/A"},
+         "steps": {name: {"status": "COMPLETE", "parameters": {...}}},
+         "threads": 1}
+
+    Parameters
+    ----------
+    model : webbflow.datamodels.DataModel
+    context : str or None
+        The CRDS context used.
+    refs : dict of str -> str or None, optional
+        Every reference file used, by CRDS type.
+    steps : dict, optional
+        The steps run, their status and the parameters used (see :func:`run`).
+    threads : int, optional
+        Threads of the numba kernels.
+    """
+    versions = software_versions()
     model.meta["CAL_VER"] = (__version__, "webbflow version")
     model.meta["CAL_VCS"] = ("webbflow", "calibration software")
     if context:
         model.meta["CRDS_CTX"] = (context, "CRDS context")
-    try:
-        import crds
+    if versions["crds"] != "not installed":
+        model.meta["CRDS_VER"] = (versions["crds"], "CRDS version")
+    for line in _history_lines("webbflow detector1 with", [f"{k} {v}" for k, v in versions.items()]):
+        model.meta.add_history(line)
+    record = {
+        "software": "webbflow",
+        "stage": "detector1",
+        "versions": versions,
+        "crds_context": context or "unknown",
+        "references": {reftype: "N/A" if path in (None, "N/A") else f"crds://{os.path.basename(path)}"
+                       for reftype, path in sorted((refs or {}).items())},
+        "steps": _plain(steps or {}),
+    }
+    if threads is not None:
+        record["threads"] = int(threads)
+    model.asdf_tree[PROVENANCE_KEY] = record
 
-        model.meta["CRDS_VER"] = (crds.__version__, "CRDS version")
-    except ImportError:
-        pass
+
+def _history_lines(first, items, width=70):
+    """``first`` and the comma-separated ``items`` in lines that fit one HISTORY card each."""
+    lines, line = [], first
+    for index, item in enumerate(items):
+        text = item + ("," if index < len(items) - 1 else "")
+        if len(line) + 1 + len(text) > width:
+            lines.append(line)
+            line = "  " + text
+        else:
+            line = f"{line} {text}"
+    return [*lines, line]
+
+
+def _plain(value):
+    """A copy made of dicts, lists, str, int, float, bool and None (what ASDF stores as is)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)
 
 
 def _load_callable(target, name):
