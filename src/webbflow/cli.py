@@ -6,9 +6,9 @@ import os
 import sys
 
 from webbflow import __version__
-from webbflow.errors import WebbflowError
+from webbflow.errors import InputError, OutputError, WebbflowError
 
-_OPTIONAL_COMMANDS = ("webbflow.simulate.cli", "webbflow.associations.cli")
+_OPTIONAL_COMMANDS = ("webbflow.refs.cli", "webbflow.simulate.cli", "webbflow.associations.cli")
 
 
 def _add_crds_options(parser):
@@ -43,14 +43,6 @@ def build_parser():
     _add_crds_options(step)
     step.set_defaults(func=_cmd_step)
 
-    refs = sub.add_parser("refs", help="reference-file selection")
-    refs_sub = refs.add_subparsers(dest="refs_command", metavar="ACTION")
-    refs_sub.required = True
-    select = refs_sub.add_parser("select", help="print the references CRDS selects for an exposure")
-    select.add_argument("input")
-    _add_crds_options(select)
-    select.set_defaults(func=_cmd_refs_select)
-
     import importlib
 
     for name in _OPTIONAL_COMMANDS:
@@ -77,6 +69,27 @@ def _select_for(model, reftypes, args):
                              overrides=parse_overrides(args.override))
 
 
+def _config_errors_name_the_file(function, config_path, *args):
+    """Call ``function``; a config problem without a file name gets the config's."""
+    try:
+        return function(*args)
+    except WebbflowError as exc:
+        if exc.path is None and config_path:
+            raise InputError(config_path, exc.problem) from None
+        raise
+
+
+def _check_output_dir(directory):
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise OutputError(directory, "output directory is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(directory, f"output directory cannot be created ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK):
+        raise OutputError(directory, "output directory is not writable")
+
+
 def _cmd_run(args):
     from webbflow.config import load_config
     from webbflow.datamodels import RampModel
@@ -84,8 +97,9 @@ def _cmd_run(args):
 
     config = load_config(args.config).get("detector1", {}) if args.config else {}
     model = RampModel.read(args.input)
-    refs = _select_for(model, detector1.required_reftypes(model.meta, config), args)
-    os.makedirs(args.output_dir, exist_ok=True)
+    reftypes = _config_errors_name_the_file(detector1.required_reftypes, args.config, model.meta, config)
+    _check_output_dir(args.output_dir)
+    refs = _select_for(model, reftypes, args)
     stem = os.path.basename(args.input).rsplit(".", 1)[0]
     for suffix in ("_uncal", "_ramp"):
         if stem.endswith(suffix):
@@ -94,8 +108,9 @@ def _cmd_run(args):
     rateints = os.path.join(args.output_dir, f"{stem}_rateints.fits")
     from webbflow.refs.select import current_context
 
-    detector1.run_file(model, rate, rateints, refs, config=config, context=current_context(args.context),
-                       threads=args.threads, log=lambda line: logging.getLogger("webbflow").info(line))
+    _config_errors_name_the_file(
+        detector1.run_file, args.config, model, rate, rateints, refs, config, current_context(args.context),
+        args.threads, logging.getLogger("webbflow").info)
     print(rate)
     print(rateints)
     return 0
@@ -103,18 +118,22 @@ def _cmd_run(args):
 
 def _cmd_step(args):
     from webbflow.config import load_config
-    from webbflow.datamodels import open_model
+    from webbflow.datamodels import RampModel, open_model
     from webbflow.pipelines import detector1
 
     config = load_config(args.config).get("detector1", {}) if args.config else {}
-    try:
-        module, params = detector1.step_settings(args.name, {}, config)
-    except ModuleNotFoundError:
-        known = ", ".join(sorted(set(detector1.NIR_STEPS) | set(detector1.MIRI_STEPS)))
-        raise WebbflowError(None, f"unknown step {args.name!r}; known steps: {known}") from None
+    known = sorted(set(detector1.NIR_STEPS) | set(detector1.MIRI_STEPS))
+    if args.name not in known:
+        raise WebbflowError(None, f"unknown step {args.name!r}; known steps: {', '.join(known)}")
+    module, params = _config_errors_name_the_file(detector1.step_settings, args.config, args.name, {}, config)
     params.pop("skip", None)
     params.pop("callable", None)
     model = open_model(args.input)
+    if args.name != "gain_scale" and not isinstance(model, RampModel):
+        raise InputError(args.input, f"is a {type(model).__name__} ({model.data.ndim}-D) file; step {args.name} needs a ramp")
+    if args.name == "gain_scale" and isinstance(model, RampModel):
+        raise InputError(args.input, "is a ramp; step gain_scale needs a rate or rateints file")
+    _check_output_dir(os.path.dirname(os.path.abspath(args.output)))
     reftypes = (*module.REFTYPES, *getattr(module, "OPTIONAL_REFTYPES", ()))
     refs = _select_for(model, reftypes, args) if reftypes else {}
     refs = {reftype: path or "N/A" for reftype, path in refs.items()}
@@ -129,19 +148,6 @@ def _cmd_step(args):
         result.meta[module.STATUS_KEYWORD] = "COMPLETE"
         result.save(args.output)
     print(args.output)
-    return 0
-
-
-def _cmd_refs_select(args):
-    from webbflow.config import load_config
-    from webbflow.datamodels import RampModel
-    from webbflow.pipelines import detector1
-
-    config = load_config(args.config).get("detector1", {}) if args.config else {}
-    model = RampModel.read(args.input)
-    refs = _select_for(model, detector1.required_reftypes(model.meta, config), args)
-    for reftype, path in sorted(refs.items()):
-        print(f"{reftype}\t{path}")
     return 0
 
 

@@ -31,3 +31,7 @@ class ReferenceFileError(WebbflowError):
     """A reference file cannot be selected, found or read."""
 
 
+
+
+class OutputError(WebbflowError):
+    """A product cannot be written where it was asked for (a read-only or missing directory)."""

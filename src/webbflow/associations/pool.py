@@ -121,20 +121,32 @@ def _clean(value):
     return text if text else "null"
 
 
+def _split(line, delimiter):
+    """The fields of one pool line, or None when csv cannot read it."""
+    try:
+        return next(csv.reader(io.StringIO(line), delimiter=delimiter, quotechar='"', skipinitialspace=True), [])
+    except csv.Error:
+        return None
+
+
 def _parse(text, path, delimiter, strict):
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise InputError(path, "the pool is empty: no column names and no exposures")
-    reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter=delimiter,
-                        quotechar='"', skipinitialspace=True)
-    parsed = list(reader)
+    # one line is one row: a stray quote must not swallow the lines after it
+    parsed = [_split(line, delimiter) for _, line in lines]
+    if parsed[0] is None:
+        raise InputError(path, f"the column names on line {lines[0][0]} cannot be read")
     header = [name.strip().lower() for name in parsed[0]]
     if len(set(header)) != len(header):
         dups = sorted({h for h in header if header.count(h) > 1})
         raise InputError(path, f"the pool repeats the column name(s) {', '.join(dups)}")
     good, bad = [], []
     for (lineno, _), fields in zip(lines[1:], parsed[1:], strict=True):
+        if fields is None:
+            bad.append(f"line {lineno} (unreadable)")
+            continue
         if len(fields) != len(header):
             bad.append(f"line {lineno} ({len(fields)} fields, {len(header)} expected)")
             continue

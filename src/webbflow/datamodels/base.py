@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from webbflow.atomic import publish, temporary_beside
-from webbflow.errors import InputError
+from webbflow.errors import InputError, OutputError
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,25 @@ class DataModel:
             The product file name.
         """
         path = os.fspath(path)
-        tmp = temporary_beside(path, suffix=".fits")
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise OutputError(path, "is a directory, not a file name for the product")
+        try:
+            tmp = temporary_beside(path, suffix=".fits")
+        except FileExistsError:
+            raise OutputError(directory, "output directory is not a directory (a file has that name)") from None
+        except NotADirectoryError:
+            raise OutputError(directory, "output directory is not a directory (a file is in its path)") from None
+        except OSError as exc:
+            raise OutputError(directory, f"output directory is not writable ({exc.strerror or exc})") from None
         try:
             self.to_hdulist().writeto(tmp, overwrite=True, checksum=False)
             publish(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, InputError):
+                raise OutputError(path, f"cannot write the product ({exc.strerror or exc})") from None
             raise
         self.path = path
         return path
@@ -245,6 +258,8 @@ class _open_fits:
     def __enter__(self):
         if not os.path.exists(self.path):
             raise InputError(self.path, "file does not exist")
+        if os.path.isdir(self.path):
+            raise InputError(self.path, "is a directory, not a FITS file")
         if os.path.getsize(self.path) == 0:
             raise InputError(self.path, "file is empty (0 bytes)")
         size = os.path.getsize(self.path)
@@ -273,13 +288,58 @@ def _short(exc):
     return text[0] if text else type(exc).__name__
 
 
+# The ASDF file the asdf library writes for an empty tree (as asdf 5.x writes it). Written
+# without the library: creating an AsdfFile loads every installed ASDF extension through
+# entry points (jwst, stdatamodels, gwcs, astropy ... when installed), which costs seconds.
+_EMPTY_ASDF = """#ASDF 1.0.0
+#ASDF_STANDARD 1.6.0
+%YAML 1.1
+%TAG ! tag:stsci.edu:asdf/
+--- !core/asdf-1.1.0
+asdf_library: !core/software-1.0.0 {{author: The ASDF Developers, homepage: 'http://github.com/asdf-format/asdf',
+  name: asdf, version: {asdf}}}
+history:
+  extensions:
+  - !core/extension_metadata-1.0.0
+    extension_class: asdf.extension._manifest.ManifestExtension
+    extension_uri: asdf://asdf-format.org/core/extensions/core-1.6.0
+    manifest_software: !core/software-1.0.0 {{name: asdf_standard, version: {standard}}}
+    software: !core/software-1.0.0 {{name: asdf, version: {asdf}}}
+...
+"""
+_BOOKKEEPING_KEYS = {"asdf_library", "history"}
+_TOP_LEVEL_KEY = re.compile(r"^([^\s#%.\-][^:\s]*)\s*:", re.M)
+
+
+def _empty_asdf_bytes():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = {"asdf": version("asdf"), "standard": version("asdf_standard")}
+    except PackageNotFoundError:
+        return None
+    return _EMPTY_ASDF.format(**versions).encode()
+
+
+def _is_empty_tree(raw):
+    """Whether an ASDF file holds only the library's bookkeeping (no tree items, no blocks)."""
+    if not raw.startswith(b"#ASDF ") or b"\xd3BLK" in raw:
+        return False
+    text = raw.decode("utf-8", errors="replace")
+    document = text.split("\n...", 1)[0]
+    return set(_TOP_LEVEL_KEY.findall(document)) <= _BOOKKEEPING_KEYS
+
+
 def _asdf_hdu(tree):
     """The ASDF extension: the ASDF tree as bytes in a one-column table."""
-    import asdf
+    payload = _empty_asdf_bytes() if not tree else None
+    if payload is None:
+        import asdf
 
-    buffer = io.BytesIO()
-    asdf.AsdfFile(tree).write_to(buffer)
-    raw = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        asdf.AsdfFile(tree).write_to(buffer)
+        payload = buffer.getvalue()
+    raw = np.frombuffer(payload, dtype=np.uint8)
     column = fits.Column(name="ASDF_METADATA", format=f"{raw.size}B", array=raw[np.newaxis, :])
     return fits.BinTableHDU.from_columns([column], name="ASDF")
 
@@ -291,6 +351,8 @@ def _read_asdf_hdu(hdu, path):
 
     try:
         raw = bytes(np.asarray(hdu.data["ASDF_METADATA"][0], dtype=np.uint8))
+        if _is_empty_tree(raw):
+            return {}  # nothing to convert: skip loading the asdf extensions
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # official trees name tags we do not convert
             with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:

@@ -3,6 +3,7 @@
 import numpy as np
 from astropy.io import fits
 
+from webbflow import dqflags
 from webbflow.datamodels.base import ArraySpec, DataModel
 from webbflow.errors import InputError
 
@@ -12,6 +13,9 @@ RAMP_KEYWORDS = (
     "NFRAMES", "GROUPGAP", "TFRAME", "TGROUP", "SUBSTRT1", "SUBSTRT2",
     "SUBSIZE1", "SUBSIZE2", "FASTAXIS", "SLOWAXIS", "DATE-OBS", "TIME-OBS",
 )
+
+#: The first letters of the EXP_TYPEs of each instrument.
+EXP_TYPE_PREFIX = {"NIRCAM": "NRC_", "NIRISS": "NIS_", "NIRSPEC": "NRS_", "MIRI": "MIR_", "FGS": "FGS_"}
 
 INT_TIMES_DTYPE = np.dtype([
     ("integration_number", ">i4"),
@@ -59,6 +63,13 @@ class RampModel(DataModel):
             value = self.meta[key]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise InputError(path, f"keyword {key}={value!r} is not an integer")
+        for key in ("NINTS", "NGROUPS", "NFRAMES", "SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2"):
+            if self.meta[key] < 1:
+                raise InputError(path, f"keyword {key}={self.meta[key]!r} must be 1 or more")
+        if self.meta["GROUPGAP"] < 0:
+            raise InputError(path, f"keyword GROUPGAP={self.meta['GROUPGAP']!r} must not be negative")
+        self._check_exp_type(path)
+        self._check_date_time(path)
         for key in ("TFRAME", "TGROUP"):
             value = self.meta[key]
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value <= 0:
@@ -72,9 +83,62 @@ class RampModel(DataModel):
                 f"SCI is {nx}x{ny} pixels but SUBSIZE1 x SUBSIZE2 = "
                 f"{self.meta['SUBSIZE1']}x{self.meta['SUBSIZE2']}",
             )
-        expected_ints = self.meta.get("INTEND", self.meta["NINTS"]) - self.meta.get("INTSTART", 1) + 1
+        start, end = self.meta.get("INTSTART", 1), self.meta.get("INTEND", self.meta["NINTS"])
+        for key, value in (("INTSTART", start), ("INTEND", end)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InputError(path, f"keyword {key}={value!r} is not an integration number (1 or more)")
+        if start > end:
+            raise InputError(path, f"keyword INTSTART={start} is after INTEND={end}")
+        expected_ints = end - start + 1
         if nints != expected_ints:
             raise InputError(path, f"SCI has {nints} integrations but the header says {expected_ints}")
+        self._check_finite(path)
+
+    def _check_exp_type(self, path):
+        """EXP_TYPE must be a JWST exposure type of this instrument."""
+        from webbflow.associations.exptypes import KNOWN_EXP_TYPES
+
+        exp_type = str(self.meta["EXP_TYPE"]).strip().upper()
+        instrument = str(self.meta["INSTRUME"]).strip().upper()
+        prefix = EXP_TYPE_PREFIX.get(instrument)
+        if exp_type.lower() not in KNOWN_EXP_TYPES or exp_type in ("ANY", "N/A"):
+            raise InputError(path, f"unknown EXP_TYPE={exp_type!r} (not a JWST exposure type)")
+        if prefix and not exp_type.startswith(prefix):
+            raise InputError(path, f"EXP_TYPE={exp_type!r} is not an exposure type of {instrument} "
+                                   f"(those start with {prefix})")
+
+    def _check_date_time(self, path):
+        """DATE-OBS (yyyy-mm-dd) and TIME-OBS (hh:mm:ss.sss): CRDS selects by them."""
+        import datetime
+
+        date, time = str(self.meta["DATE-OBS"]).strip(), str(self.meta["TIME-OBS"]).strip()
+        try:
+            datetime.date.fromisoformat(date[:10])
+            if len(date) > 10 and date[10] != "T":
+                raise ValueError(date)
+            datetime.time.fromisoformat(time)
+        except ValueError:
+            raise InputError(path, f"DATE-OBS={date!r} TIME-OBS={time!r} is not a date (yyyy-mm-dd) "
+                                   "and time (hh:mm:ss.sss)") from None
+
+    def _check_finite(self, path):
+        """NaN or Inf counts are only allowed in groups flagged DO_NOT_USE."""
+        bad = ~np.isfinite(self.data)
+        if not bad.any():
+            return
+        if self.groupdq is not None:
+            bad &= (self.groupdq & dqflags.DO_NOT_USE) == 0
+        if self.pixeldq is not None:
+            bad &= ((self.pixeldq & dqflags.DO_NOT_USE) == 0)[np.newaxis, np.newaxis]
+        if not bad.any():
+            return
+        nan = int(np.count_nonzero(np.isnan(self.data) & bad))
+        inf = int(np.count_nonzero(bad)) - nan
+        counts = " and ".join(text for n, text in ((nan, f"{nan} NaN"), (inf, f"{inf} Inf")) if n)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(path, f"SCI holds {counts} value(s) in groups not flagged DO_NOT_USE "
+                               f"(first at integration {first[0] + 1}, group {first[1] + 1}, "
+                               f"pixel x={first[3] + 1}, y={first[2] + 1})")
 
     def save_uncal(self, path):
         """Write as an official ``_uncal`` file (uint16 SCI, no DQ arrays)."""

@@ -93,9 +93,6 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
         Naming the exposure and the reference type when nothing matches, or
         when a selected file is missing from the cache.
     """
-    import crds
-    from crds.core import exceptions as crds_exceptions
-
     overrides = dict(overrides or {})
     reftypes = [r.lower() for r in reftypes]
     wanted = [r for r in reftypes if r not in overrides]
@@ -106,6 +103,10 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
             raise ReferenceFileError(path, "override reference file does not exist")
     if not wanted:
         return result
+    check_local_cache(context)
+    import crds
+    from crds.core import exceptions as crds_exceptions
+
     parameters = crds_parameters(header)
     context = current_context(context)
     try:
@@ -133,8 +134,30 @@ def select_references(header, reftypes, context=None, exposure=None, overrides=N
     return result
 
 
+def check_local_cache(context=None):
+    """With a local cache (no server), check it and the context exist, before CRDS does.
+
+    Raises
+    ------
+    ReferenceFileError
+        Naming the cache or the context file that is missing.
+    """
+    if "serverless" not in os.environ.get("CRDS_SERVER_URL", "serverless"):
+        return
+    cache = os.environ.get("CRDS_PATH")
+    if not cache:
+        raise ReferenceFileError(None, "no CRDS cache configured: set crds.path (or CRDS_PATH)")
+    if not os.path.isfile(os.path.join(cache, "config", "jwst", "server_config")):
+        raise ReferenceFileError(cache, "CRDS cache does not exist or has no config/jwst/server_config")
+    if context and context.endswith(".pmap"):
+        mapping = os.path.join(cache, "mappings", "jwst", context)
+        if not os.path.isfile(mapping):
+            raise ReferenceFileError(mapping, f"CRDS context {context} is not in the CRDS cache")
+
+
 def current_context(context=None):
     """The context name CRDS uses: ``context`` or the cache's default."""
+    check_local_cache(context)
     from crds.core.heavy_client import get_context_name
 
     return get_context_name("jwst", context)
