@@ -251,7 +251,7 @@ def run(model, refs, params):
         total_time = tgroup * total_groups
         npix = ny * nx
         model.meta["PRIMECRS"] = (1000.0 * result["n_primary"] / (total_time * npix),
-                                  "primary cosmic rays per 1000 pixels per second")
+                                  "primary CRs per 1000 pixels per second")
         model.meta["EXTNCRS"] = (1.0e6 * result["n_events"] / (total_time * npix),
-                                 "extended emission events per million pixels per second")
+                                 "large events per million pixels per s")
     return model
