@@ -118,9 +118,9 @@ def open_reference(path):
                 if isinstance(hdu, fits.BinTableHDU):
                     tables[key] = _scaled_table(hdu.data)
                 elif hdu.data is not None:
-                    arrays[key] = np.asarray(hdu.data).copy()
+                    arrays[key] = hdu.data  # read whole (memmap off): owned, no copy needed
             if hdul[0].data is not None and "sci" not in arrays:
-                arrays["sci"] = np.asarray(hdul[0].data).copy()
+                arrays["sci"] = hdul[0].data
     except Exception as exc:
         text = str(exc).strip().splitlines()
         raise ReferenceFileError(path, f"reference file is not readable FITS ({text[0] if text else type(exc).__name__})") from None
