@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test install install-test lint clean
+.PHONY: demo test install install-test lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/snakemake --lint
+
+# The hashed lock of the runtime dependencies, at the versions the tests ran with.
+lock: install-test
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python -m pip freeze | grep -v -e '^-e' -e '^webbflow' -e '^uv==' > $(VENV)/tested-constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+		-c $(VENV)/tested-constraints.txt -o requirements.lock -q
 
 clean:
 	rm -rf results .snakemake
