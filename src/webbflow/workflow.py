@@ -228,14 +228,14 @@ def make_associations(pool, outdir):
     import shutil
     import tempfile
 
-    from webbflow.associations import generate, read_pool
+    from webbflow.associations import generate, read_pool, write_associations
 
     asns = generate(read_pool(pool))
     parent = os.path.dirname(os.path.abspath(outdir))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp_asn_", dir=parent)
     try:
-        paths = write_associations_into(asns, tmp)
+        paths = write_associations(asns, tmp)
         if os.path.isdir(outdir):
             shutil.rmtree(outdir)
         os.chmod(tmp, 0o755)
@@ -243,14 +243,7 @@ def make_associations(pool, outdir):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return [os.path.basename(p) for p in paths]
-
-
-def write_associations_into(asns, directory):
-    """Write associations into an existing directory (official file names)."""
-    from webbflow.associations import write_associations
-
-    return [str(p) for p in write_associations(asns, directory)]
+    return [p.name for p in paths]
 
 
 def association_members(asn_dir, data_dir, suffixes=("rate", "rateints")):

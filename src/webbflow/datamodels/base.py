@@ -356,13 +356,8 @@ def _read_asdf_hdu(hdu, path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # official trees name tags we do not convert
             with asdf.open(io.BytesIO(raw), lazy_load=False, memmap=False) as af:
-                tree = {k: v for k, v in af.tree.items() if not k.startswith("asdf_library") and k != "history"}
-                return _materialise(tree)
+                return {k: v for k, v in af.tree.items() if not k.startswith("asdf_library") and k != "history"}
     except Exception:
         # The official files keep a tree that points into the FITS HDUs;
         # we only need its extra items (a WCS), so an unreadable tree is dropped.
         return {}
-
-
-def _materialise(tree):
-    return dict(tree)

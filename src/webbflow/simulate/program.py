@@ -168,6 +168,19 @@ class Exposure:
         return self.tgroup * (self.ngroups - 1) * self.nints
 
 
+def subarray_cards(spec, sub):
+    """(keyword, value, comment) of the subarray and readout-direction keywords."""
+    return [
+        ("SUBARRAY", sub.name, "subarray used"),
+        ("SUBSTRT1", sub.xstart, "starting pixel in axis 1 direction"),
+        ("SUBSTRT2", sub.ystart, "starting pixel in axis 2 direction"),
+        ("SUBSIZE1", sub.xsize, "number of pixels in axis 1 direction"),
+        ("SUBSIZE2", sub.ysize, "number of pixels in axis 2 direction"),
+        ("FASTAXIS", spec.fastaxis, "fast readout axis direction"),
+        ("SLOWAXIS", spec.slowaxis, "slow readout axis direction"),
+    ]
+
+
 def set_card(header, key, value, comment=""):
     """Set a keyword, shortening its comment so that the card fits in 80 characters."""
     header[key] = value
@@ -385,13 +398,7 @@ def primary_header(exp):
         ("DATAPROB", False, "science telemetry indicated a problem"),
         ("IS_IMPRT", False, "NIRSpec imprint exposure"),
         ("IS_PSF", False, "PSF reference exposure"),
-        ("SUBARRAY", sub.name, "subarray used"),
-        ("SUBSTRT1", sub.xstart, "starting pixel in axis 1 direction"),
-        ("SUBSTRT2", sub.ystart, "starting pixel in axis 2 direction"),
-        ("SUBSIZE1", sub.xsize, "number of pixels in axis 1 direction"),
-        ("SUBSIZE2", sub.ysize, "number of pixels in axis 2 direction"),
-        ("FASTAXIS", spec.fastaxis, "fast readout axis direction"),
-        ("SLOWAXIS", spec.slowaxis, "slow readout axis direction"),
+        *subarray_cards(spec, sub),
         ("PATTTYPE", exp.patttype, "primary dither pattern type"),
         ("PATT_NUM", exp.patt_num, "position number in primary pattern"),
         ("PATTSTRT", 1, "starting point in pattern"),

@@ -55,7 +55,7 @@ from astropy.io import fits
 from webbflow import dqflags
 from webbflow.atomic import publish
 from webbflow.simulate.detector import DETECTORS, get_subarray, reference_pixel_mask
-from webbflow.simulate.program import set_card
+from webbflow.simulate.program import set_card, subarray_cards
 from webbflow.simulate.ramps import one_over_f_cds_variance
 
 __all__ = ["DetectorModel", "SubarrayRefs", "write_references", "iter_references", "USEAFTER", "NOT_APPLICABLE", "ipc_kernels"]
@@ -370,13 +370,7 @@ def _header(spec, reftype, datamodl, descrip, sub, filename, extra=()):
         ("PEDIGREE", "DUMMY", "the pedigree of the reference file"),
         ("DESCRIP", descrip, "description of the reference file"),
         ("USEAFTER", USEAFTER, "use after date of the reference file"),
-        ("SUBARRAY", sub.name, "subarray used"),
-        ("SUBSTRT1", sub.xstart, "starting pixel in axis 1 direction"),
-        ("SUBSTRT2", sub.ystart, "starting pixel in axis 2 direction"),
-        ("SUBSIZE1", sub.xsize, "number of pixels in axis 1 direction"),
-        ("SUBSIZE2", sub.ysize, "number of pixels in axis 2 direction"),
-        ("FASTAXIS", spec.fastaxis, "fast readout axis direction"),
-        ("SLOWAXIS", spec.slowaxis, "slow readout axis direction"),
+        *subarray_cards(spec, sub),
     ]:
         set_card(h, key, value, comment)
     for key, value in extra:

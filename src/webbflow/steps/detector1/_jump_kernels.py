@@ -31,6 +31,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from webbflow.steps.detector1._ramp_kernels import nan_median
+
 DNU = 1
 SAT = 2
 JUMP = 4
@@ -39,27 +41,6 @@ BAD = DNU | SAT
 ITERATIVE = 0
 SINGLE_PASS = 1
 SIGMA_CLIP = 2
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _median_finite(values, n, buf):
-    """Median of the finite entries of ``values[:n]`` (NaN if none)."""
-    m = 0
-    for k in range(n):
-        v = values[k]
-        if not math.isnan(v):
-            j = m
-            while j > 0 and buf[j - 1] > v:
-                buf[j] = buf[j - 1]
-                j -= 1
-            buf[j] = v
-            m += 1
-    if m == 0:
-        return np.nan
-    half = m // 2
-    if m % 2 == 1:
-        return buf[half]
-    return 0.5 * (buf[half - 1] + buf[half])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -85,11 +66,11 @@ def _clipped_abs_median(a, n, tmp, buf):
     if nfin == 2:
         return amin, nfin
     if nfin == 3:
-        return _median_finite(a, n, buf), nfin
+        return nan_median(a, n, buf), nfin
     for k in range(n):
         v = a[k]
         tmp[k] = np.nan if (math.isnan(v) or v == amax) else v
-    return _median_finite(tmp, n, buf), nfin
+    return nan_median(tmp, n, buf), nfin
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -193,7 +174,7 @@ def detect(data, gdq, gain, readnoise, nframes, mode, thresh, thresh_3diff, thre
                         d[i * nd + k] = np.nan
                     else:
                         d[i * nd + k] = (float(data[i, k + 1, r, c]) - float(data[i, k, r, c])) * g
-            m0 = _median_finite(d, n, buf)
+            m0 = nan_median(d, n, buf)
             s0 = math.sqrt(abs(m0) + var_rn)
             if s0 == 0.0:
                 s0 = np.nan

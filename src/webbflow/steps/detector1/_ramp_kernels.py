@@ -79,7 +79,7 @@ def _weight(a, power):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _nan_median(values, n, buf):
+def nan_median(values, n, buf):
     """Median of the finite entries among ``values[:n]`` (NaN if none); ``buf`` is scratch."""
     m = 0
     for k in range(n):
@@ -304,7 +304,7 @@ def _fit_row(r, data, gdq, pixeldq, gain_a, rn_a, dark_a, g0, ng, clear_first_ju
                     if nfin == 0:
                         m = np.nan if fl[off] & DNU else x[off] / tgroup
                     else:
-                        m = _nan_median(buf, ng - 1, buf[ng:]) / tgroup
+                        m = nan_median(buf, ng - 1, buf[ng:]) / tgroup
                 if math.isnan(m):
                     m = 0.0
                 acc += m
