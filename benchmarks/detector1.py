@@ -28,7 +28,8 @@ cut before the timed call; the peak RSS reported for a step is the child's
 high-water mark minus its mark after loading the inputs and the warm-up
 call (``+MiB``).
 
-Both sides run single-threaded. The TSO case also runs ours with half the
+Both sides run single-threaded (ours: ``--threads`` for the whole process, default 1;
+the step rows always 1 thread). The TSO case also runs ours with half the
 integrations to show how memory grows with ``nints``. The official side is
 skipped (with the reason printed) when it would need more memory than the
 machine has available (estimated from the measured bytes per pixel).
@@ -55,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "detector1.txt"
 WEBBFLOW = str(Path(sys.executable).with_name("webbflow"))
 GIB = 1024 ** 3
+_LOAD_START = os.getloadavg()
 MIB = 1024 ** 2
 
 # name -> (full settings, quick settings); sizes are (ny, nx) x ngroups x nints
@@ -196,10 +198,10 @@ OFFICIAL_SCRIPT = textwrap.dedent("""
 """)
 
 
-def whole_ours(uncal, summary, outdir):
+def whole_ours(uncal, summary, outdir, threads=1):
     outdir.mkdir(parents=True, exist_ok=True)
     argv = [WEBBFLOW, "run", "detector1", uncal, "-o", str(outdir), "--crds-path", summary["crds_cache"],
-            "--threads", "1"]
+            "--threads", str(threads)]
     return run_child(argv, env=_crds_env(summary), log_path=outdir / "log.txt")
 
 
@@ -319,6 +321,9 @@ def child_step(kind, arrays, result_path):
     a, meta = _load(arrays, for_ramp_fit=step == "ramp_fit")
     compile_s = 0.0
     if side == "ours":
+        import numba
+
+        numba.set_num_threads(1)  # one core, like stcal here
         function = _ours_jump if step == "jump" else _ours_ramp_fit
         start = time.perf_counter()
         function(a, meta, cut=8)  # compile (or load the numba cache) on a small cut
@@ -379,11 +384,11 @@ def bench_case(case, args, log):
     if args.warmup:  # once per run: it fills the numba cache for every case
         args.warmup = False
         log(f"{case}: ours, whole detector1 (warm-up run, fills the numba cache)")
-        first, _, rc = whole_ours(uncal, summary, root / "ours-warmup")
+        first, _, rc = whole_ours(uncal, summary, root / "ours-warmup", args.threads)
         if rc:
             raise RuntimeError(f"our detector1 failed on {uncal}; see {root / 'ours-warmup' / 'log.txt'}")
     log(f"{case}: ours, whole detector1")
-    t_ours, rss_ours, rc = whole_ours(uncal, summary, root / "ours")
+    t_ours, rss_ours, rc = whole_ours(uncal, summary, root / "ours", args.threads)
     if rc:
         raise RuntimeError(f"our detector1 failed on {uncal}; see {root / 'ours' / 'log.txt'}")
     t_off = rss_off = None
@@ -403,7 +408,7 @@ def bench_case(case, args, log):
 
     if case == "tso" and len(summary["uncal"]) > 1:
         log(f"{case}: ours, whole detector1, half the integrations")
-        t_half, rss_half, rc = whole_ours(summary["uncal"][1], summary, root / "ours-half")
+        t_half, rss_half, rc = whole_ours(summary["uncal"][1], summary, root / "ours-half", args.threads)
         if rc:
             raise RuntimeError(f"our detector1 failed on {summary['uncal'][1]}")
         rows.append(dict(case=case, what=f"detector1, nints {summary['shapes'][1][0]} (ours only)", ours=t_half,
@@ -449,9 +454,12 @@ def format_table(rows, args):
         f"# detector1 benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}",
         f"# command: python -m benchmarks.detector1 {' '.join(sys.argv[1:])}".rstrip(),
-        "# both sides single-threaded; each measurement in its own child process; peak RSS of that process",
+        f"# official single-threaded; ours {args.threads} thread(s) for the whole process, 1 for the step rows; "
+        "each measurement in its own child process; peak RSS of that process",
         f"# (children inherit the RSS mark of this driver process: {_maxrss() / MIB:.0f} MiB, a floor of every figure)",
         "# (step rows: '+' = peak RSS above the loaded inputs). ratio = official / ours (> 1: ours faster)",
+        f"# load average (1, 5, 15 min) at the start {_LOAD_START[0]:.1f} {_LOAD_START[1]:.1f} {_LOAD_START[2]:.1f}, "
+        f"now {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (other work on the machine)",
         "",
     ]
     if args.quick:
@@ -483,6 +491,8 @@ def main(argv=None):
     parser.add_argument("--output", default=str(RESULTS), help="the table file")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-steps", action="store_true", help="only the whole-process rows")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="numba threads of our whole-process runs (--threads of webbflow run; default 1)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="no warm-up run of ours (the numba cache is already filled); no compile time")
     parser.add_argument("--clean", action="store_true", help="remove the work directory at the end")

@@ -111,16 +111,23 @@ def open_reference(path):
     try:
         with fits.open(path, memmap=False) as hdul:
             meta = hdul[0].header.copy()
-            arrays, tables, headers = {}, {}, {}
-            for hdu in hdul[1:]:
+            tables, headers, where = {}, {}, {}
+            size = os.path.getsize(path)
+            for index, hdu in enumerate(hdul):
+                info = hdul.fileinfo(index)
+                if info["datLoc"] + info["datSpan"] > size:
+                    raise ValueError(f"extension {index} {hdu.name} is truncated")
+                if index == 0:
+                    continue
                 key = hdu.name.lower()
                 headers[key] = hdu.header.copy()
                 if isinstance(hdu, fits.BinTableHDU):
                     tables[key] = _scaled_table(hdu.data)
-                elif hdu.data is not None:
-                    arrays[key] = hdu.data  # read whole (memmap off): owned, no copy needed
-            if hdul[0].data is not None and "sci" not in arrays:
-                arrays["sci"] = hdul[0].data
+                elif hdu.header.get("NAXIS", 0) > 0:
+                    where[key] = index
+            if hdul[0].header.get("NAXIS", 0) > 0 and "sci" not in where:
+                where["sci"] = 0
+        arrays = _LazyArrays(path, where)
     except Exception as exc:
         text = str(exc).strip().splitlines()
         raise ReferenceFileError(path, f"reference file is not readable FITS ({text[0] if text else type(exc).__name__})") from None
@@ -133,3 +140,55 @@ def _scaled_table(data):
         return None
     columns = [np.asarray(data[name]) for name in data.names]
     return np.rec.fromarrays(columns, names=list(data.names))
+
+
+class _LazyArrays(dict):
+    """Image extensions of a reference file, each read whole on first access.
+
+    A step reads only the extensions it needs: the ERR of a dark (as large as
+    its SCI) is never read by the dark step.
+    """
+
+    def __init__(self, path, where):
+        super().__init__()
+        self._path = path
+        self._where = dict(where)  # lower-case EXTNAME -> HDU index
+
+    def __contains__(self, key):
+        return key in self._where
+
+    def __getitem__(self, key):
+        if not dict.__contains__(self, key):
+            if key not in self._where:
+                raise KeyError(key)
+            try:
+                with fits.open(self._path, memmap=False) as hdul:
+                    value = hdul[self._where[key]].data  # read whole (memmap off): owned, no copy needed
+            except Exception as exc:
+                text = str(exc).strip().splitlines()
+                raise ReferenceFileError(self._path, f"extension {key.upper()} is not readable "
+                                                     f"({text[0] if text else type(exc).__name__})") from None
+            dict.__setitem__(self, key, value)
+        return dict.__getitem__(self, key)
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, value)
+        self._where.setdefault(key, None)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def keys(self):
+        return self._where.keys()
+
+    def __iter__(self):
+        return iter(self._where)
+
+    def __len__(self):
+        return len(self._where)
+
+    def items(self):
+        return [(key, self[key]) for key in self._where]
+
+    def values(self):
+        return [self[key] for key in self._where]

@@ -43,6 +43,64 @@ SINGLE_PASS = 1
 SIGMA_CLIP = 2
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _select(buf, m, k):
+    """The ``k``-th smallest of ``buf[:m]`` (partially reordering it; Hoare's quickselect)."""
+    lo = 0
+    hi = m - 1
+    while lo < hi:
+        pivot = buf[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while buf[i] < pivot:
+                i += 1
+            while buf[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = buf[i]
+                buf[i] = buf[j]
+                buf[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return buf[k]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def fast_nan_median(values, n, buf):
+    """Median of the finite entries among ``values[:n]`` (NaN if none), in linear time.
+
+    The same value as :func:`webbflow.steps.detector1._ramp_kernels.nan_median`
+    (the middle value, or the mean of the two middle values); for long ramps
+    where insertion sorting costs O(n**2).
+    """
+    if n <= 16:
+        return nan_median(values, n, buf)
+    m = 0
+    for k in range(n):
+        v = values[k]
+        if not math.isnan(v):
+            buf[m] = v
+            m += 1
+    if m == 0:
+        return np.nan
+    half = m // 2
+    upper = _select(buf, m, half)
+    if m % 2 == 1:
+        return upper
+    lower = buf[0]  # the largest of buf[:half], all <= upper after the selection
+    for k in range(1, half):
+        if buf[k] > lower:
+            lower = buf[k]
+    return 0.5 * (lower + upper)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _clipped_abs_median(a, n, tmp, buf):
     """Median of the absolute differences used by the iterative search.
@@ -100,16 +158,15 @@ def _sigma_clip_mask(vals, n, sigma, maxiters, keep, buf, out):
         for k in range(cnt):
             ss += (buf[k] - mean) ** 2
         std = math.sqrt(ss / cnt)
-        # median of buf[:cnt] (insertion sort in place)
-        for k in range(1, cnt):
-            v = buf[k]
-            j = k
-            while j > 0 and buf[j - 1] > v:
-                buf[j] = buf[j - 1]
-                j -= 1
-            buf[j] = v
+        # median of buf[:cnt] (selection in place, linear time)
         half = cnt // 2
-        med = buf[half] if cnt % 2 == 1 else 0.5 * (buf[half - 1] + buf[half])
+        med = _select(buf, cnt, half)
+        if cnt % 2 == 0:
+            lower = buf[0]
+            for k in range(1, half):
+                if buf[k] > lower:
+                    lower = buf[k]
+            med = 0.5 * (lower + med)
         lo = med - sigma * std
         hi = med + sigma * std
         changed = 0
@@ -174,7 +231,7 @@ def detect(data, gdq, gain, readnoise, nframes, mode, thresh, thresh_3diff, thre
                         d[i * nd + k] = np.nan
                     else:
                         d[i * nd + k] = (float(data[i, k + 1, r, c]) - float(data[i, k, r, c])) * g
-            m0 = nan_median(d, n, buf)
+            m0 = fast_nan_median(d, n, buf)
             s0 = math.sqrt(abs(m0) + var_rn)
             if s0 == 0.0:
                 s0 = np.nan

@@ -8,6 +8,7 @@ kernel overlaps them (also beyond the edge of a subarray).
 """
 
 import numpy as np
+from numba import njit, prange
 
 from webbflow.steps.detector1._common import (
     COMPLETE,
@@ -66,26 +67,44 @@ def convolve_group(plane, kernel, border, temp=None):
         return temp
     ky, kx = kernel.shape[:2]
     pad_y, pad_x = ky // 2, kx // 2
-    region = plane[bottom:bottom + ny, left:left + nx]
     shape = (ny + ky - 1, nx + kx - 1)
     if temp is None or temp.shape != shape:
-        temp = np.zeros(shape, dtype=plane.dtype)
-    else:
-        temp[...] = 0
-    temp[pad_y:pad_y + ny, pad_x:pad_x + nx] = region
-    per_pixel = kernel.ndim == 4
-    if per_pixel:
-        kernel = kernel[:, :, bottom:bottom + ny, left:left + nx]
-    region[...] = 0.0
-    term = np.empty((ny, nx), dtype=plane.dtype)
+        temp = np.zeros(shape, dtype=np.float32)
+    if kernel.ndim == 2:  # one kernel: a 4-D view with zero strides over the pixels
+        kernel = kernel.reshape(ky, kx, 1, 1)
     centre = (ky // 2, kx // 2)
-    order = [(j, i) for j in range(ky) for i in range(kx) if (j, i) != centre] + [centre]
-    for j, i in order:
-        # output[y, x] += k[j, i] * input[y + (ky-1-j) - pad_y, x + (kx-1-i) - pad_x]
-        shifted = temp[ky - 1 - j:ky - 1 - j + ny, kx - 1 - i:kx - 1 - i + nx]
-        np.multiply(shifted, kernel[j, i], out=term, casting="unsafe")
-        region += term
+    # the centre term last: the order of the float32 sums is part of the result
+    order = np.array([(j, i) for j in range(ky) for i in range(kx) if (j, i) != centre] + [centre], dtype=np.int64)
+    _convolve(plane, np.ascontiguousarray(kernel, dtype=np.float32), temp, order, bottom, left, ny, nx, pad_y, pad_x)
     return temp
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _convolve(plane, kernel, temp, order, bottom, left, ny, nx, pad_y, pad_x):
+    """``plane[bottom:bottom+ny, left:left+nx]`` convolved in place; ``temp`` is the zero-padded copy.
+
+    output[y, x] = sum over (j, i) in ``order`` of k[j, i] * input[y + (ky-1-j) - pad_y, x + (kx-1-i) - pad_x],
+    each product and sum in float32, term by term over a row (so that the loop over x vectorises).
+    """
+    ky, kx = kernel.shape[:2]
+    per_pixel = kernel.shape[2] > 1 or kernel.shape[3] > 1
+    for y in prange(ny):
+        temp[pad_y + y, pad_x:pad_x + nx] = plane[bottom + y, left:left + nx]
+    for y in prange(ny):
+        acc = np.zeros(nx, dtype=np.float32)
+        for n in range(order.shape[0]):
+            j = order[n, 0]
+            i = order[n, 1]
+            row = temp[y + ky - 1 - j, kx - 1 - i:kx - 1 - i + nx]
+            if per_pixel:
+                krow = kernel[j, i, bottom + y, left:left + nx]
+                for x in range(nx):
+                    acc[x] = acc[x] + row[x] * krow[x]
+            else:
+                k = kernel[j, i, 0, 0]
+                for x in range(nx):
+                    acc[x] = acc[x] + row[x] * k
+        plane[bottom + y, left:left + nx] = acc
 
 
 def run(model, refs, params=None):

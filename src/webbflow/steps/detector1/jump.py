@@ -92,8 +92,15 @@ def _native(array, dtype):
     return np.ascontiguousarray(array)
 
 
-def detection_mode(groupdq, params):
+def detection_mode(groupdq, params, all_dnu=None):
     """Choose the detection mode as the official step does.
+
+    Parameters
+    ----------
+    groupdq : ndarray, uint8 (nints, ngroups, ny, nx)
+    params : dict
+    all_dnu : ndarray of bool (nints, ngroups), optional
+        Groups DO_NOT_USE for every pixel, when known (a block of rows does not know it).
 
     Returns
     -------
@@ -103,7 +110,8 @@ def detection_mode(groupdq, params):
         Groups that are DO_NOT_USE for every pixel.
     """
     nints, ngroups = groupdq.shape[:2]
-    all_dnu = kernels.planes_all_flagged(groupdq, dqflags.DO_NOT_USE)
+    if all_dnu is None:
+        all_dnu = kernels.planes_all_flagged(groupdq, dqflags.DO_NOT_USE)
     per_int = all_dnu.sum(axis=1)
     min_usable_groups = ngroups - int(per_int.max())
     total_groups = nints * ngroups - int(per_int.sum())
@@ -120,7 +128,8 @@ def detection_mode(groupdq, params):
     return kernels.ITERATIVE, all_dnu
 
 
-def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, params=None):
+def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, params=None,
+                 all_dnu=None, rows=None, unflag_planes=None):
     """Flag jumps in arrays (the array-level API of :func:`run`).
 
     Parameters
@@ -138,13 +147,21 @@ def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, pa
         Group time, s.
     params : dict, optional
         :data:`DEFAULTS` updated.
+    all_dnu, rows, unflag_planes : optional
+        For a block of rows of a larger exposure (the pipeline's chunked
+        path): the exposure's all-DO_NOT_USE groups (nints, ngroups); the
+        rows ``(r0, r1)`` of the block that are its own (the others are halo,
+        counted by the neighbouring blocks); the (nints, ngroups) groups
+        whose JUMP-only flags sigma clipping removes (decided on the whole
+        exposure; see ``all_flagged`` in the result).
 
     Returns
     -------
     dict
         ``n_primary`` (JUMP_DET flags after detection, before neighbours),
         ``n_events`` (snowballs or showers), ``mode`` (None if skipped),
-        ``all_dnu`` (nints, ngroups).
+        ``all_dnu`` (nints, ngroups), ``all_flagged`` (nints, ngroups: groups
+        JUMP_DET or DO_NOT_USE at every pixel of ``rows`` after sigma clipping).
     """
     settings = dict(DEFAULTS)
     settings.update(params or {})
@@ -159,8 +176,10 @@ def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, pa
     if bad_gain.any():
         pixeldq[bad_gain] |= np.uint32(dqflags.NO_GAIN_VALUE | dqflags.DO_NOT_USE)
 
-    mode, all_dnu = detection_mode(groupdq, settings)
-    result = {"n_primary": 0, "n_events": 0, "mode": mode, "all_dnu": all_dnu}
+    mode, all_dnu = detection_mode(groupdq, settings, all_dnu)
+    r0, r1 = (0, ny) if rows is None else rows
+    result = {"n_primary": 0, "n_events": 0, "mode": mode, "all_dnu": all_dnu,
+              "all_flagged": np.zeros((nints, ngroups), dtype=bool)}
     if mode is None:
         log.info("jump detection skipped: fewer than %s usable groups", settings["minimum_groups"])
         return result
@@ -172,9 +191,13 @@ def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, pa
         float(settings["rejection_threshold"]), float(settings["four_group_rejection_threshold"]),
         float(settings["three_group_rejection_threshold"]), bool(settings["only_use_ints"]), med0, sig0,
     )
+    own = groupdq if rows is None else np.ascontiguousarray(groupdq[:, :, r0:r1])
     if mode == kernels.SIGMA_CLIP:
-        _unflag_all_jump_planes(groupdq)
-    result["n_primary"] = int(kernels.count_flag(groupdq, dqflags.JUMP_DET))
+        result["all_flagged"] = _all_jump_planes(own)
+        _unflag_planes(groupdq, result["all_flagged"] if unflag_planes is None else unflag_planes)
+        if rows is not None:
+            own = np.ascontiguousarray(groupdq[:, :, r0:r1])
+    result["n_primary"] = int(kernels.count_flag(own, dqflags.JUMP_DET))
 
     if settings["flag_4_neighbors"]:
         trig = np.empty((ny, nx), dtype=np.bool_)
@@ -202,14 +225,39 @@ def detect_jumps(data, groupdq, pixeldq, gain, readnoise, *, nframes, tgroup, pa
     return result
 
 
-def _unflag_all_jump_planes(groupdq):
+def _all_jump_planes(groupdq):
+    """(nints, ngroups) bool: groups flagged JUMP_DET or DO_NOT_USE at every pixel."""
+    return kernels.planes_all_flagged(groupdq, np.uint8(dqflags.JUMP_DET | dqflags.DO_NOT_USE))
+
+
+def _unflag_planes(groupdq, planes):
     """After sigma clipping, a group flagged JUMP/DO_NOT_USE everywhere keeps no JUMP-only flags (as officially)."""
-    jump_or_dnu = np.uint8(dqflags.JUMP_DET | dqflags.DO_NOT_USE)
-    for i in range(groupdq.shape[0]):
-        for g in range(groupdq.shape[1]):
-            plane = groupdq[i, g]
-            if np.all(plane & jump_or_dnu):
-                plane[plane == dqflags.JUMP_DET] = 0
+    for i, g in zip(*np.nonzero(planes), strict=True):
+        plane = groupdq[i, g]
+        plane[plane == dqflags.JUMP_DET] = 0
+
+
+def record_rates(meta, result, shape, tgroup):
+    """PRIMECRS and EXTNCRS in ``meta`` from a :func:`detect_jumps` result (as officially).
+
+    Parameters
+    ----------
+    meta : astropy.io.fits.Header
+    result : dict
+        ``n_primary``, ``n_events``, ``mode`` and ``all_dnu`` of the whole exposure.
+    shape : tuple
+        (nints, ngroups, ny, nx) of the exposure.
+    tgroup : float
+    """
+    nints, ngroups, ny, nx = shape
+    total_groups = nints * ngroups - int(result["all_dnu"].sum()) - nints
+    if result["mode"] is not None and total_groups >= 1:
+        total_time = tgroup * total_groups
+        npix = ny * nx
+        meta["PRIMECRS"] = (1000.0 * result["n_primary"] / (total_time * npix),
+                            "primary CRs per 1000 pixels per second")
+        meta["EXTNCRS"] = (1.0e6 * result["n_events"] / (total_time * npix),
+                           "large events per million pixels per s")
 
 
 def run(model, refs, params):
@@ -246,12 +294,5 @@ def run(model, refs, params):
     tgroup = float(model.meta["TGROUP"])
     result = detect_jumps(model.data, model.groupdq, model.pixeldq, gain, readnoise,
                           nframes=int(model.meta.get("NFRAMES", 1)), tgroup=tgroup, params=params)
-    total_groups = nints * ngroups - int(result["all_dnu"].sum()) - nints
-    if result["mode"] is not None and total_groups >= 1:
-        total_time = tgroup * total_groups
-        npix = ny * nx
-        model.meta["PRIMECRS"] = (1000.0 * result["n_primary"] / (total_time * npix),
-                                  "primary CRs per 1000 pixels per second")
-        model.meta["EXTNCRS"] = (1.0e6 * result["n_events"] / (total_time * npix),
-                                 "large events per million pixels per s")
+    record_rates(model.meta, result, model.data.shape, tgroup)
     return model

@@ -27,7 +27,7 @@ The reference DQ is OR-ed into PIXELDQ.
 """
 
 import numpy as np
-from scipy import ndimage
+from numba import njit, prange
 
 from webbflow import dqflags
 from webbflow.steps.detector1._common import (
@@ -62,7 +62,52 @@ def _grow(flags, n):
     """Dilate a boolean plane by ``n`` pixels in a (2n+1)-square box."""
     if n <= 0 or not flags.any():
         return flags
-    return ndimage.maximum_filter(flags.view(np.uint8), size=2 * n + 1, mode="constant", cval=0).view(bool)
+    out = np.empty(flags.shape, dtype=np.bool_)
+    _dilate(np.ascontiguousarray(flags, dtype=np.bool_), int(n), out)
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _dilate(flags, n, out):
+    """``out`` = ``flags`` dilated by a (2n+1)-square box (outside the plane counts as False)."""
+    ny, nx = flags.shape
+    rows = np.empty((ny, nx), dtype=np.bool_)
+    for y in prange(ny):  # along x: a running count of True in the window
+        count = 0
+        for x in range(min(n, nx)):
+            count += flags[y, x]
+        for x in range(nx):
+            if x + n < nx:
+                count += flags[y, x + n]
+            if x - n - 1 >= 0:
+                count -= flags[y, x - n - 1]
+            rows[y, x] = count > 0
+    for y in prange(ny):  # then along y
+        lo = max(0, y - n)
+        hi = min(ny, y + n + 1)
+        for x in range(nx):
+            out[y, x] = False
+        for k in range(lo, hi):
+            for x in range(nx):
+                if rows[k, x]:
+                    out[y, x] = True
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _forward_plane(plane, dq, threshold, saturated):
+    """One group of the forward pass: SATURATED from here on, AD_FLOOR | DO_NOT_USE at or below 0 DN."""
+    ny, nx = plane.shape
+    for y in prange(ny):
+        for x in range(nx):
+            v = plane[y, x]
+            s = saturated[y, x] or v >= threshold[y, x]
+            saturated[y, x] = s
+            f = dq[y, x]
+            if s:
+                f |= _SAT
+            if v <= 0:
+                f |= _FLOOR
+            dq[y, x] = f
 
 
 def flag_saturation(data, groupdq, threshold, no_check, n_pix_grow_sat=1, nframes=None, bias=None):
@@ -85,14 +130,21 @@ def flag_saturation(data, groupdq, threshold, no_check, n_pix_grow_sat=1, nframe
     """
     nints, ngroups = data.shape[:2]
     bias = 0.0 if bias is None else bias
+    threshold = np.asarray(threshold)
+    # the numba pass needs native float32 planes (what the pipeline gives it)
+    fast = (data.dtype == np.float32 and data.dtype.isnative and groupdq.dtype == np.uint8
+            and threshold.dtype == np.float32 and threshold.shape == data.shape[-2:])
     for i in range(nints):
         saturated = np.zeros(data.shape[-2:], dtype=bool)
         for g in range(ngroups):
-            plane = data[i, g]
-            np.logical_or(saturated, plane >= threshold, out=saturated)
             dq = groupdq[i, g]
-            dq[saturated] |= _SAT
-            dq[plane <= 0] |= _FLOOR
+            if fast:
+                _forward_plane(data[i, g], dq, threshold, saturated)
+            else:
+                plane = data[i, g]
+                np.logical_or(saturated, plane >= threshold, out=saturated)
+                dq[saturated] |= _SAT
+                dq[plane <= 0] |= _FLOOR
             if n_pix_grow_sat > 0:
                 dq[_grow((dq & _SAT) != 0, n_pix_grow_sat)] |= _SAT
         if nframes is None:
