@@ -3,15 +3,18 @@
 import os
 
 from webbflow.datamodels.base import DataModel, _open_fits
+from webbflow.datamodels.i2d import I2dModel
 from webbflow.datamodels.image import CubeModel, ImageModel
 from webbflow.datamodels.ramp import INT_TIMES_DTYPE, RampModel
+from webbflow.datamodels.wcs import read_wcs, require_wcs
 from webbflow.errors import InputError
 
-__all__ = ["DataModel", "RampModel", "ImageModel", "CubeModel", "INT_TIMES_DTYPE", "open_model"]
+__all__ = ["DataModel", "RampModel", "ImageModel", "CubeModel", "I2dModel", "INT_TIMES_DTYPE", "open_model", "read_wcs",
+           "require_wcs"]
 
 _BY_SUFFIX = {
     "uncal": RampModel, "ramp": RampModel,
-    "rate": ImageModel, "cal": ImageModel, "i2d": ImageModel,
+    "rate": ImageModel, "cal": ImageModel, "i2d": I2dModel,
     "rateints": CubeModel, "calints": CubeModel,
 }
 _BY_DATAMODL = {"RampModel": RampModel, "ImageModel": ImageModel, "CubeModel": CubeModel}

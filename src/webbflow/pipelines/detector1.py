@@ -112,14 +112,7 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
     rate = rateints = None
     planned = plan(model.meta, config)
     for name, module, function, params, skip in planned:
-        optional = getattr(module, "OPTIONAL_REFTYPES", ())
-        step_refs = {r: refs.get(r) or "N/A" for r in (*module.REFTYPES, *optional)}
-        not_applicable = [r for r in module.REFTYPES if r not in optional and step_refs[r] == "N/A"]
-        if not skip and not_applicable:
-            if name in ("jump", "ramp_fit"):
-                raise WebbflowError(model.path, f"{name} needs a {' and a '.join(not_applicable)} reference; CRDS selects none")
-            log(f"{name}: skipped, no {', '.join(not_applicable)} reference applies")
-            skip = True
+        step_refs, skip = _resolve_step(name, module, refs, skip, model.path, log)
         if name == "gain_scale":
             if rate is None:
                 continue
@@ -137,12 +130,30 @@ def run(model, refs, config=None, context=None, threads=1, log=None):
             continue
         model = _apply(function, model, step_refs, params, module, skip, name)
         log(f"{name}: {model.meta.get(module.STATUS_KEYWORD, 'COMPLETE')}")
-    for product in (rate, rateints):
+    _finish((rate, rateints), model.meta, planned, context, refs, threads)
+    return rate, rateints
+
+
+def _resolve_step(name, module, refs, skip, path, log):
+    """The references of a step (``"N/A"`` where none applies) and whether it is skipped."""
+    optional = getattr(module, "OPTIONAL_REFTYPES", ())
+    step_refs = {r: refs.get(r) or "N/A" for r in (*module.REFTYPES, *optional)}
+    not_applicable = [r for r in module.REFTYPES if r not in optional and step_refs[r] == "N/A"]
+    if not skip and not_applicable:
+        if name in ("jump", "ramp_fit"):
+            raise WebbflowError(path, f"{name} needs a {' and a '.join(not_applicable)} reference; CRDS selects none")
+        log(f"{name}: skipped, no {', '.join(not_applicable)} reference applies")
+        skip = True
+    return step_refs, skip
+
+
+def _finish(products, meta, planned, context, refs, threads):
+    """Status of the steps not implemented, and the provenance record, in each product."""
+    for product in products:
         for step in NOT_IMPLEMENTED:
-            if step in step_order(model.meta.get("INSTRUME", "")):
+            if step in step_order(meta.get("INSTRUME", "")):
                 product.meta[DETECTOR1_STATUS_KEYWORDS[step]] = "SKIPPED"
         stamp_provenance(product, context, refs=refs, steps=_step_record(planned, product.meta), threads=threads)
-    return rate, rateints
 
 
 def _step_record(planned, meta):
@@ -183,11 +194,15 @@ def _inherit_keywords(product, model):
             product.meta[card.keyword] = (card.value, card.comment)
 
 
-def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, threads=1, log=None):
+def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, threads=1, log=None,
+             memory_budget=None, chunk_ints=None, chunk_rows=None):
     """Run detector1 on an uncal file (or a RampModel read from it) and write rate and rateints.
 
     Both products are written under temporary names and renamed, so a
-    failure leaves neither behind.
+    failure leaves neither behind. An uncal ramp larger than
+    ``memory_budget`` is processed in chunks of integrations and blocks of
+    rows (:mod:`webbflow.pipelines.detector1_chunked`), with identical
+    products.
 
     Parameters
     ----------
@@ -197,10 +212,29 @@ def run_file(uncal, rate_path, rateints_path, refs, config=None, context=None, t
         The products to write.
     refs, config, context, threads, log
         As for :func:`run`.
+    memory_budget : int, optional
+        Bytes of ramp (float32 SCI + uint8 GROUPDQ) to hold at a time; default
+        :data:`webbflow.pipelines.detector1_chunked.MEMORY_BUDGET`.
+    chunk_ints, chunk_rows : int, optional
+        Force the chunked path with these chunk sizes (tests).
+
+    Returns
+    -------
+    rate : webbflow.datamodels.ImageModel
+    rateints : webbflow.datamodels.CubeModel
+        After the chunked path its arrays are empty (0 integrations): the
+        integrations are in the file only.
     """
     from webbflow.datamodels import RampModel
+    from webbflow.pipelines import detector1_chunked as chunked
 
     model = uncal if isinstance(uncal, RampModel) else RampModel.read(uncal)
+    planned = plan(model.meta, config)
+    budget = chunked.MEMORY_BUDGET if memory_budget is None else memory_budget
+    sizes = chunked.chunking_plan(model, planned, budget, chunk_ints, chunk_rows)
+    if sizes is not None:
+        return chunked.run_chunked(model, rate_path, rateints_path, refs, planned, sizes, context=context,
+                                   threads=threads, log=log)
     rate, rateints = run(model, refs, config=config, context=context, threads=threads, log=log)
     base = os.path.basename(model.path or "")
     for product, path in ((rate, rate_path), (rateints, rateints_path)):

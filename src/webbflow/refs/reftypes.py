@@ -120,7 +120,7 @@ STEP_ORDER = {
 
 # Official detector1 steps that webbflow does not implement (yet): the
 # pipeline marks them SKIPPED.
-NOT_IMPLEMENTED = frozenset({"emicorr", "picture_frame", "persistence"})
+NOT_IMPLEMENTED = ("emicorr", "persistence", "picture_frame")  # a tuple: header cards in a fixed order
 
 # Step name -> S_* keyword for every detector1 step of the official pipeline.
 DETECTOR1_STATUS_KEYWORDS = {
