@@ -249,8 +249,8 @@ def test_errors_name_the_problem(tmp_path):
     model = rf.ramp_model(r, substrt=substrt)
     with pytest.raises(ReferenceFileError, match="readnoise"):
         ramp_fit.run(model, {"gain": refs["gain"], "readnoise": None}, {})
-    with pytest.raises(WebbflowError, match="LIKELY"):
-        ramp_fit.run(model, refs, {"algorithm": "LIKELY"})
+    with pytest.raises(WebbflowError, match="GLS"):
+        ramp_fit.run(model, refs, {"algorithm": "GLS"})
     model.meta["SUBSTRT1"] = 1000  # outside the reference
     with pytest.raises(ReferenceFileError):
         ramp_fit.run(model, refs, {})

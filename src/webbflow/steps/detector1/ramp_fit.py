@@ -9,6 +9,9 @@ the pixel's median first difference); segments combine into an integration
 rate and integrations into the exposure rate with read-noise
 inverse-variance weights, the variances combining as inverse sums. The
 per-pixel work is in :mod:`webbflow.steps.detector1._ramp_kernels`.
+``algorithm: LIKELY`` selects the official alternative instead, a
+likelihood (generalised least-squares) fit with its own jump detection
+(:mod:`webbflow.steps.detector1._likely_kernels`).
 
 Outputs follow the official products:
 
@@ -44,7 +47,7 @@ NAME = "ramp_fit"
 STATUS_KEYWORD = "S_RAMP"
 REFTYPES = ("gain", "readnoise")
 DEFAULTS = {
-    "algorithm": "OLS",  # the official OLS_C; "OLS_C" is accepted as a synonym
+    "algorithm": "OLS",  # the official OLS_C ("OLS_C" is a synonym), or "LIKELY" (see _likely_kernels)
     "weighting": "optimal",  # the only weighting, as officially
     "suppress_one_group": True,  # ramps with one good group get no slope
     "firstgroup": None,  # ignore groups before this one (0-based)
@@ -260,14 +263,23 @@ def run(model, refs, params):
     settings = dict(DEFAULTS)
     settings.update(params or {})
     algorithm = str(settings["algorithm"]).upper()
-    if algorithm not in ("OLS", "OLS_C"):
-        raise WebbflowError(None, f"ramp_fit algorithm {settings['algorithm']!r} is not implemented; use 'OLS'")
+    if algorithm not in ("OLS", "OLS_C", "LIKELY"):
+        raise WebbflowError(None, f"ramp_fit algorithm {settings['algorithm']!r} is unknown; use 'OLS' or 'LIKELY'")
+    fit = fit_arrays
+    if algorithm == "LIKELY":
+        from . import _likely_kernels as likely
+
+        if model.data.shape[1] >= likely.MIN_GROUPS:
+            fit = likely.fit_arrays
+        else:  # as the official step does
+            log.warning("LIKELY needs at least %d groups, this exposure has %d: using OLS",
+                        likely.MIN_GROUPS, model.data.shape[1])
     if str(settings["weighting"]).lower() not in ("optimal", "optim"):
         raise WebbflowError(None, f"ramp_fit weighting {settings['weighting']!r} is not supported; only 'optimal'")
     (gain, readnoise), (gain_header, _) = reference_arrays(model, refs, with_headers=True)
     meta = model.meta
     gain_factor = gain_header.get("GAINFACT")
-    rate, ints = fit_arrays(
+    rate, ints = fit(
         model.data, model.groupdq, model.pixeldq, gain, readnoise,
         nframes=int(meta.get("NFRAMES", 1)), tgroup=float(meta["TGROUP"]), tframe=float(meta["TFRAME"]),
         instrument=str(meta.get("INSTRUME", "")).strip().upper(),
