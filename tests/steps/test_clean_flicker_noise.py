@@ -175,3 +175,68 @@ def test_unknown_line_statistic_is_refused():
     model = make_ramp((1, 3, 8, 8), value=1.0)
     with pytest.raises(InputError, match="line_statistic"):
         clean_flicker_noise.run(model, {}, {"line_statistic": "mode"})
+
+
+def _fixed_slit_ramp(rng, common):
+    """NIRSpec SUBS200A1-like ramp: sky in the slit rows only, line offsets and a frame-wide offset per group.
+
+    Fast reads run along science y (columns of the array), so each array
+    column is one read line. ``common`` adds an offset to every pixel of a
+    group (what a reference-pixel correction can leave behind).
+    Returns the model and the per-group sky increment in the slit.
+    """
+    ny, nx, sky = 64, 256, 8.0
+    model = make_ramp((1, NG, ny, nx), instrument="NIRSPEC", fastaxis=2, slowaxis=1, subarray="SUBS200A1",
+                      EXP_TYPE="NRS_FIXEDSLIT", FXD_SLIT="S200A1")
+    slit = (np.abs(np.arange(ny) - 31.5) < 16.0)[:, None]
+    for g in range(NG):
+        model.data[0, g] = (g * sky * slit + rng.normal(0, FLICKER, nx)[None, :] + common[g]
+                            + rng.normal(0, NOISE, (ny, nx)))
+    return model, sky
+
+
+def test_fixed_slit_science_regions_are_the_slit_rows():
+    model, _ = _fixed_slit_ramp(np.random.default_rng(15), np.zeros(NG))
+    regions = clean_flicker_noise.science_regions(model)
+    rows = np.flatnonzero(regions[:, 0])
+    # S200A1: 3.3 arcsec at 0.1 arcsec per pixel, centred, plus 2 rows each side
+    assert rows[0] == 13 and rows[-1] == 50 and regions.all(axis=1)[rows].all()
+    imaging = make_ramp((1, NG, NY, NX), subarray="SUB96")
+    assert clean_flicker_noise.science_regions(imaging) is None
+
+
+def test_masked_slit_and_no_background_remove_a_frame_wide_offset():
+    common = np.array([0.0, 6.0, -4.0, 9.0, -2.0])
+    params = {"background_method": None, "mask_science_regions": True, "line_statistic": "mean"}
+    model, sky = _fixed_slit_ramp(np.random.default_rng(16), common)
+    clean_flicker_noise.run(model, {}, params)
+    dark = np.r_[0:13, 51:64]
+    # tolerance: 5 standard errors of a mean over the dark pixels of all lines (difference noise NOISE*sqrt(2))
+    tolerance = 5 * NOISE * np.sqrt(2) / np.sqrt(dark.size * 256)
+    for g in range(NG - 1):
+        diff = model.data[0, g + 1] - model.data[0, g]
+        assert abs(diff[dark].mean()) < tolerance
+        assert abs(diff[20:44].mean() - sky) < 5 * NOISE * np.sqrt(2) / np.sqrt(24 * 256) + tolerance
+    # the official default keeps the background level of each difference, offset included
+    model, _ = _fixed_slit_ramp(np.random.default_rng(16), common)
+    clean_flicker_noise.run(model, {}, {"mask_science_regions": True})
+    diff = model.data[0, 1] - model.data[0, 0]
+    assert abs(diff[dark].mean() - (common[1] - common[0])) < 1.0
+
+
+def test_no_background_fit_does_not_shift_the_level_of_pure_noise():
+    # the scene mask selects pixels on their own noise; clipped lopsidedly (3 sigma below, 2 above, the
+    # official scene clip) the kept pixels' ramps average ~0.05 sigma low, and with no background
+    # restored every pixel would be raised by that much
+    rng = np.random.default_rng(17)
+    ny, nx = 64, 2048
+    model = make_ramp((1, NG, ny, nx), instrument="NIRSPEC", fastaxis=2, slowaxis=1, subarray="SUBS200A1",
+                      EXP_TYPE="NRS_FIXEDSLIT", FXD_SLIT="S200A1")
+    model.data[...] = rng.normal(0, NOISE, model.data.shape).astype(np.float32)
+    clean_flicker_noise.run(model, {}, {"background_method": None, "mask_science_regions": True,
+                                        "line_statistic": "mean"})
+    dark = np.r_[0:13, 51:64]
+    gain = (model.data[0, -1] - model.data[0, 0])[dark]
+    sigma = NOISE * np.sqrt(2)  # of one pixel's first-to-last difference
+    # 4 standard errors of the mean over the dark pixels: 0.017 sigma, a third of the lopsided clip's shift
+    assert abs(gain.mean()) < 4 * sigma / np.sqrt(gain.size)

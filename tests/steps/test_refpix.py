@@ -117,6 +117,54 @@ def test_single_output_subarray_uses_flagged_reference_pixels_by_detector_column
     assert model.meta["S_REFPIX"] == "COMPLETE"
 
 
+def _corner_subarray_with_row_burst(rng, burst):
+    """64x64 one-output corner subarray (detector frame: reference rows first, reference columns last).
+
+    Every group gets a drift common to all pixels, by column parity; the
+    reference rows, read in a burst at the start of the frame, also get
+    ``burst`` (the 1/f offset of that moment). Returns the model and its
+    detector-frame view.
+    """
+    model = make_ramp((1, 3, 64, 64), substrt=(1, 1), fastaxis=-1, slowaxis=2, NOUTPUTS=1)
+    model.data[...] = rng.normal(0, SIGMA, model.data.shape).astype(np.float32)
+    model.pixeldq[:4, :] = REF
+    model.pixeldq[:, :4] = REF
+    det = to_detector(model.data, -1, 2)
+    even = ((2048 - 64 + np.arange(64)) % 2) == 0
+    for g in range(3):
+        det[:, g, :, even] += 30.0 + g
+        det[:, g, :, ~even] -= 20.0 + g
+        det[:, g, :4, :] += burst
+    return model, det
+
+
+def test_single_output_subarray_side_columns_only_ignores_the_reference_row_burst():
+    burst = 40.0
+    model, det = _corner_subarray_with_row_burst(np.random.default_rng(5), burst)
+    refpix.run(model, {}, {"subarray_side_columns_only": True})
+    science = det[:, :, 4:, :60]
+    nside = 60 * 4 // 2  # side-column pixels per parity (the corner belongs to the burst rows)
+    assert abs(science.mean()) < _tolerance(nside)
+    assert model.meta["S_REFPIX"] == "COMPLETE"
+
+    # the official choice, all reference pixels: the burst leaks in with the rows' share of them
+    model, det = _corner_subarray_with_row_burst(np.random.default_rng(5), burst)
+    refpix.run(model, {}, {})
+    share = 4 * 64 / (4 * 64 + 60 * 4)
+    assert abs(det[:, :, 4:, :60].mean() + share * burst) < _tolerance(nside)
+
+
+def test_side_columns_only_falls_back_to_the_rows_without_side_columns():
+    rng = np.random.default_rng(6)
+    # bottom stripe away from the side edges: reference rows only
+    model = make_ramp((1, 2, 64, 64), substrt=(1001, 1), NOUTPUTS=1)
+    model.data[...] = rng.normal(0, SIGMA, model.data.shape).astype(np.float32) + 25.0
+    model.pixeldq[:4, :] = REF
+    refpix.run(model, {}, {"subarray_side_columns_only": True})
+    assert abs(model.data[:, :, 4:, :].mean()) < _tolerance(4 * 64 // 2)
+    assert model.meta["S_REFPIX"] == "COMPLETE"
+
+
 def test_subarray_without_reference_pixels_is_skipped():
     model = make_ramp((1, 2, 32, 32), value=100.0, substrt=(200, 300), NOUTPUTS=1)
     refpix.run(model, {}, {})

@@ -52,9 +52,18 @@ its median jumps in 1 DN steps):
   mean. The clipping window bounds what an unmasked faint source can do
   to the mean.
 
+``mask_science_regions`` leaves the known illuminated pixels out of the
+fit. Officially they come from the WCS of the slits; here only NIRSpec
+fixed-slit subarrays (``SUBS...``, centred on their slit) are known: the
+rows of the slit named by FXD_SLIT (its length at 0.1 arcsec per pixel)
+plus 2 rows each side. The rest of such a subarray sees no sky, so with
+``background_method=None`` the line levels measure the 1/f noise *and*
+the bias-drift residual that the reference-pixel correction leaves in
+every pixel of a group, and remove both.
+
 Only the official ``median`` fit with a ``median`` (or no) background is
 implemented; the FFT (NSClean) fit, the ``model`` and ``median_image``
-backgrounds, flat fielding and science-region masking are not.
+backgrounds, flat fielding and WCS-based science regions are not.
 """
 
 import warnings
@@ -83,7 +92,15 @@ DEFAULTS = {
     "n_sigma": 2.0,
     "single_mask": True,
     "line_statistic": "median",  # the official statistic; "mean" (clipped mean) is steadier on whole-DN data
+    "mask_science_regions": False,
 }
+
+# NIRSpec fixed slits: length (arcsec) of the slit named by FXD_SLIT; the fixed-slit subarrays
+# (SUBS200A1 ...) are centred on their slit, which is dispersed along science x. NIRSpec pixels are
+# 0.10 arcsec; two more rows on each side cover the spread of the trace.
+NRS_SLIT_LENGTH = {"S200A1": 3.3, "S200A2": 3.3, "S200B1": 3.3, "S400A1": 3.8, "S1600A1": 1.6}
+NRS_PIXEL_SCALE = 0.10
+NRS_SLIT_MARGIN = 2
 
 _SIGMA_LIMIT = 3.0
 _CHANNEL = 512
@@ -286,7 +303,7 @@ def draft_rate(model, per_integration):
     return rate if per_integration else rate[0]
 
 
-def scene_mask(image, n_sigma, no_sky=None):
+def scene_mask(image, n_sigma, no_sky=None, sigma_lower=3.0):
     """Background pixels of a rate image: data present and within the clipped background.
 
     Parameters
@@ -298,6 +315,12 @@ def scene_mask(image, n_sigma, no_sky=None):
     no_sky : ndarray of bool, 2-D, optional
         Pixels that see no sky (reference pixels, DO_NOT_USE pixels): never
         background pixels, and left out before the background is measured.
+    sigma_lower : float
+        Lower clipping level (3 sigma officially). Clipping selects on each
+        pixel's own noise: with a lower level above ``n_sigma`` the kept
+        pixels' slopes average low by ~0.05 sigma, which only cancels when a
+        background level is restored afterwards; without one, pass
+        ``n_sigma`` to clip symmetrically.
 
     Returns
     -------
@@ -309,10 +332,30 @@ def scene_mask(image, n_sigma, no_sky=None):
     if n_sigma > 0:
         if image.ndim == 3:
             for i in range(image.shape[0]):
-                clip_to_background(image[i], mask[i], sigma_upper=n_sigma)
+                clip_to_background(image[i], mask[i], sigma_lower=sigma_lower, sigma_upper=n_sigma)
         else:
-            clip_to_background(image, mask, sigma_upper=n_sigma)
+            clip_to_background(image, mask, sigma_lower=sigma_lower, sigma_upper=n_sigma)
     return mask
+
+
+def science_regions(model):
+    """Pixels known to be illuminated, from the instrument geometry (None when not known).
+
+    NIRSpec fixed-slit exposures in a subarray centred on its slit
+    (``SUBS...``): the rows of the slit named by FXD_SLIT, plus a margin.
+    The rest of such a subarray sees no sky, so with these rows masked the
+    line levels measure the 1/f noise and the bias drift with no background
+    under them (``background_method=None``).
+    """
+    exp_type = str(model.meta.get("EXP_TYPE", "")).upper()
+    subarray = str(model.meta.get("SUBARRAY", "")).strip().upper()
+    slit = str(model.meta.get("FXD_SLIT", "")).strip().upper()
+    if exp_type not in ("NRS_FIXEDSLIT", "NRS_BRIGHTOBJ") or not subarray.startswith("SUBS") or slit not in NRS_SLIT_LENGTH:
+        return None
+    ny, nx = model.data.shape[-2:]
+    half = round(0.5 * NRS_SLIT_LENGTH[slit] / NRS_PIXEL_SCALE, 6) + NRS_SLIT_MARGIN
+    rows = np.abs(np.arange(ny) - 0.5 * (ny - 1)) <= half
+    return np.broadcast_to(rows[:, np.newaxis], (ny, nx))
 
 
 def _axis(model):
@@ -333,7 +376,8 @@ def run(model, refs=None, params=None):
     params : dict, optional
         ``fit_method`` ("median"), ``fit_by_channel`` (False),
         ``background_method`` ("median" or None), ``n_sigma`` (2.0),
-        ``single_mask`` (True), ``line_statistic`` ("mean" or "median").
+        ``single_mask`` (True), ``line_statistic`` ("mean" or "median"),
+        ``mask_science_regions`` (False; NIRSpec fixed-slit subarrays only).
 
     Returns
     -------
@@ -373,10 +417,20 @@ def run(model, refs=None, params=None):
         if no_sky.ndim == 3:  # CubeModel DQ: per integration; a pixel without sky in any
             no_sky = no_sky.any(axis=0)
 
+    # with no background restored, a lopsided clip of the scene would shift the level removed (scene_mask)
+    sigma_lower = 3.0 if background_method is not None or n_sigma <= 0 else n_sigma
+    if p["mask_science_regions"]:
+        regions = science_regions(model)
+        if regions is None:
+            log.warning("clean_flicker_noise: no known science regions for EXP_TYPE %s, SUBARRAY %s; none masked",
+                        exp_type, subarray)
+        else:
+            no_sky = regions.copy() if no_sky is None else (no_sky | regions)
+
     if data.ndim == 4:
         nints, ngroups = data.shape[:2]
         rate = draft_rate(model, per_integration=not p["single_mask"])
-        mask = scene_mask(rate, n_sigma, no_sky)
+        mask = scene_mask(rate, n_sigma, no_sky, sigma_lower)
         for i in range(nints):
             base = mask if mask.ndim == 2 else mask[i]
             previous = data[i, 0].copy()
@@ -393,7 +447,7 @@ def run(model, refs=None, params=None):
         return set_status(model, STATUS_KEYWORD, COMPLETE)
 
     images = data[np.newaxis] if data.ndim == 2 else data
-    mask = scene_mask(images, n_sigma, no_sky)
+    mask = scene_mask(images, n_sigma, no_sky, sigma_lower)
     if p["single_mask"]:
         mask = np.all(mask, axis=0)
     for i in range(images.shape[0]):

@@ -20,6 +20,15 @@ NIR detectors (NIRCam, NIRISS, NIRSpec, FGS)
     through one output use all good pixels flagged REFERENCE_PIXEL in
     PIXELDQ: one clipped mean (or one per column parity) per group,
     subtracted from every pixel; the step is skipped when there are none.
+    With ``subarray_side_columns_only`` (webbflow's own option, off by
+    default as officially), a subarray holding side reference columns
+    (detector frame) takes that mean from those columns alone: they are
+    read a few pixels into every line, interleaved with the science
+    pixels, so their mean samples the 1/f noise at the times the science
+    pixels are read, whereas the top/bottom rows, read in a burst at one
+    end of the frame, carry the 1/f offset of that moment into every pixel
+    (a slope offset common to the exposure, 0.1-0.2 sigma per exposure for
+    the 128-160 pixel NIRCam/NIRISS corner subarrays).
     NIRSpec SUB512, SUB512S and SUB32 have no reference pixels: their first
     and last 4 columns are used instead, as the official pipeline does.
 
@@ -64,6 +73,7 @@ DEFAULTS = {
     "side_gain": 1.0,
     "odd_even_rows": True,
     "siglimit": 3.0,
+    "subarray_side_columns_only": False,
 }
 
 NIR_AMPLIFIERS = 4
@@ -308,9 +318,26 @@ def _correct_nir_four_outputs(model, p):
     return set_status(model, STATUS_KEYWORD, COMPLETE)
 
 
+def _side_columns_only(rows, cols, row0, col0, full_rows, full_cols):
+    """Keep the reference pixels of the side columns (detector frame), without the top/bottom rows.
+
+    The side columns are read a few pixels into every line, interleaved
+    with the science pixels, so their mean over a group samples the 1/f
+    noise at the times the science pixels are read; the top/bottom rows
+    are read in a burst at one end of the frame and carry the 1/f offset of
+    that moment into every pixel. Without side columns, all pixels are kept.
+    """
+    frame_rows, frame_cols = row0 + rows, col0 + cols
+    side = (frame_cols < NREF) | (frame_cols >= full_cols - NREF)
+    side &= (frame_rows >= NREF) & (frame_rows < full_rows - NREF)
+    if not side.any():
+        return rows, cols
+    return rows[side], cols[side]
+
+
 def _correct_nir_one_output(model, p):
     fast, slow = int(model.meta.get("FASTAXIS", 1)), int(model.meta.get("SLOWAXIS", 2))
-    row0, col0, _, _ = detector_window(model, NIR_FULL_SHAPE)
+    row0, col0, full_rows, full_cols = detector_window(model, NIR_FULL_SHAPE)
     pixeldq = model.pixeldq
     subarray = str(model.meta.get("SUBARRAY", "")).strip().upper()
     if subarray in EDGELESS_SUBARRAYS:
@@ -320,6 +347,8 @@ def _correct_nir_one_output(model, p):
         pixeldq[:, -NREF:] |= _REF
     dq = to_detector(pixeldq, fast, slow)
     rows, cols = np.nonzero(((dq & _REF) != 0) & ((dq & _DNU) == 0))
+    if p["subarray_side_columns_only"]:
+        rows, cols = _side_columns_only(rows, cols, row0, col0, full_rows, full_cols)
     if rows.size == 0:
         return skip(model, STATUS_KEYWORD, NAME, "the subarray has no good reference pixels")
     odd_even = bool(p["odd_even_columns"])
@@ -375,7 +404,8 @@ def run(model, refs=None, params=None):
     params : dict, optional
         ``odd_even_columns`` (True), ``use_side_ref_pixels`` (True),
         ``side_smoothing_length`` (11), ``side_gain`` (1.0),
-        ``odd_even_rows`` (True, MIRI), ``siglimit`` (3.0).
+        ``odd_even_rows`` (True, MIRI), ``siglimit`` (3.0),
+        ``subarray_side_columns_only`` (False; one-output subarrays, see the module notes).
 
     Returns
     -------
