@@ -1,10 +1,9 @@
 """Writing associations as asn.json files, atomically."""
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from webbflow.atomic import publish, temporary_beside
 from webbflow.errors import WebbflowError
 
 __all__ = ["dumps", "write_association", "write_associations"]
@@ -62,11 +61,11 @@ def write_associations(asns, outdir):
 
 def _atomic_write(path, text):
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = temporary_beside(path, suffix=".json")
         try:
-            with os.fdopen(fd, "w") as fh:
+            with open(tmp, "w") as fh:
                 fh.write(text)
-            os.replace(tmp, path)
+            publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -330,14 +330,40 @@ def _is_empty_tree(raw):
     return set(_TOP_LEVEL_KEY.findall(document)) <= _BOOKKEEPING_KEYS
 
 
+def write_asdf(tree, target, **kwargs):
+    """Write an ASDF file whose bytes depend on ``tree`` alone.
+
+    The asdf library lists the extensions it used in ``history`` in the
+    order of a set, which changes from process to process; here they are
+    sorted by URI, so that the same tree always gives the same bytes.
+
+    Parameters
+    ----------
+    tree : dict
+    target : str or file-like
+        Path or writable binary buffer.
+    **kwargs
+        Passed to ``asdf.AsdfFile.write_to`` (e.g. ``all_array_storage``).
+    """
+    import asdf
+
+    class _SortedHistory(asdf.AsdfFile):
+        def _update_extension_history(self, tree, serialization_context):
+            super()._update_extension_history(tree, serialization_context)
+            history = tree.get("history")
+            if isinstance(history, dict) and isinstance(history.get("extensions"), list):
+                history["extensions"].sort(key=lambda meta: (str(meta.get("extension_uri", "")),
+                                                             str(meta.get("extension_class", ""))))
+
+    _SortedHistory(tree).write_to(target, **kwargs)
+
+
 def _asdf_hdu(tree):
     """The ASDF extension: the ASDF tree as bytes in a one-column table."""
     payload = _empty_asdf_bytes() if not tree else None
     if payload is None:
-        import asdf
-
         buffer = io.BytesIO()
-        asdf.AsdfFile(tree).write_to(buffer)
+        write_asdf(tree, buffer)
         payload = buffer.getvalue()
     raw = np.frombuffer(payload, dtype=np.uint8)
     column = fits.Column(name="ASDF_METADATA", format=f"{raw.size}B", array=raw[np.newaxis, :])
