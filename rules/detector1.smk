@@ -7,6 +7,13 @@ rule detector1:
     output:
         rate="{stem}_rate.fits",
         rateints="{stem}_rateints.fits",
+        preview=report(
+            "{stem}_rate.png",
+            caption="../report/rate_preview.rst",
+            category="detector1",
+            subcategory="rate previews",
+            labels={"exposure": "{stem}"},
+        ),
     log:
         "{stem}_detector1.log",
     benchmark:

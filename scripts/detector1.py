@@ -1,6 +1,7 @@
-# Snakemake script of rule detector1: uncal -> rate + rateints. No science here.
+# Snakemake script of rule detector1: uncal -> rate + rateints (+ the rate preview). No science here.
 from webbflow.datamodels import RampModel
 from webbflow.pipelines.detector1 import run_file
+from webbflow.preview import write_preview
 from webbflow.refs.select import configure_crds, current_context
 from webbflow.workflow import job, refs_from_inputs, select_detector1_references
 
@@ -11,7 +12,7 @@ with job(snakemake.log[0], f"detector1 of {snakemake.input.uncal}") as log:  # n
     refs = refs_from_inputs(snakemake.input)  # noqa: F821
     if not refs:  # selection failed when the DAG was built: redo it to report why
         refs = select_detector1_references(snakemake.input.uncal, snakemake.config, header=model.meta)  # noqa: F821
-    run_file(
+    rate, _ = run_file(
         model,
         snakemake.output.rate,  # noqa: F821
         snakemake.output.rateints,  # noqa: F821
@@ -21,3 +22,4 @@ with job(snakemake.log[0], f"detector1 of {snakemake.input.uncal}") as log:  # n
         threads=snakemake.threads,  # noqa: F821
         log=log.info,
     )
+    write_preview(rate, snakemake.output.preview)  # noqa: F821

@@ -7,8 +7,10 @@ import shutil
 import numpy as np
 import pytest
 from astropy.io import fits
+from PIL import Image
 
 from webbflow.datamodels import CubeModel, ImageModel, open_model
+from webbflow.preview import preview_array
 
 from .snakemake_runner import snakemake, write_config
 
@@ -32,7 +34,7 @@ def _copy_program(program, workdir):
 
 
 def test_demo_builds_every_rate(tmp_path):
-    write_config(tmp_path, demo={"outdir": "demo", "seed": 3, "full_frame": False})
+    write_config(tmp_path, demo={"outdir": "demo", "seed": 3, "full_frame": False, "program": "default"})
     snakemake(tmp_path, "demo")
     uncal = sorted((tmp_path / "demo" / "uncal").glob("*_uncal.fits"))
     assert len(uncal) >= 5
@@ -51,6 +53,8 @@ def test_demo_builds_every_rate(tmp_path):
         assert rate.meta["CAL_VER"]
         good = (rate.dq & 1) == 0
         assert np.isfinite(rate.data[good]).all()
+        with Image.open(stem + "_rate.png") as preview:   # the report's preview of this rate
+            np.testing.assert_array_equal(np.asarray(preview), preview_array(rate.data, rate.dq))
     # the program's pool became associations whose level-2 members are these rates
     asn_dirs = [p for p in (tmp_path / "demo" / "asn").iterdir() if p.is_dir()]
     assert len(asn_dirs) == 1 and asn_dirs[0].is_dir()
@@ -120,6 +124,7 @@ def test_bad_input_fails_alone_with_one_clear_line(tmp_path, program):
         assert problem in lines[0], lines[0]
         assert not path.with_name(path.name.replace("_uncal", "_rate")).exists()
         assert not path.with_name(path.name.replace("_uncal", "_rateints")).exists()
+        assert not path.with_name(path.name.replace("_uncal.fits", "_rate.png")).exists()
     for path in uncal:
         if path not in bad:
             assert path.with_name(path.name.replace("_uncal", "_rate")).exists(), path.name

@@ -115,7 +115,7 @@ def test_new_context_reruns_exactly_the_affected_exposures(tmp_path, program):
     changed = {name for name in before if before[name] != after[name]}
     stems = [p.name.removesuffix("_uncal.fits") for p in nrcb1]
     expected = {f"{s}_{suffix}" for s in stems
-                for suffix in ("rate.fits", "rateints.fits", "detector1.log", "detector1.benchmark.tsv")}
+                for suffix in ("rate.fits", "rateints.fits", "rate.png", "detector1.log", "detector1.benchmark.tsv")}
     assert changed == expected  # every other product: same bytes, same mtime
     for stem in stems:
         for suffix in ("rate", "rateints"):
