@@ -7,9 +7,12 @@
     crds_cache/                             a local CRDS cache, context jwst_0001.pmap
     pool/jw<ppppp>_<yyyymmdd>t<hhmmss>_pool.csv
 
-The program (see :mod:`webbflow.simulate.program`) has NIRCam SW and LW,
-NIRISS, NIRSpec NRS1 and MIRI imager exposures on small subarrays by
-default, full frame on request. Output files are byte-identical for the
+The default program (see :mod:`webbflow.simulate.program`) has NIRCam SW
+and LW, NIRISS, NIRSpec NRS1 and MIRI imager exposures on small subarrays
+by default, full frame on request. ``program="imaging"`` writes the dithered
+imaging program of :mod:`webbflow.simulate.imaging` instead (with the
+stage 2/3 reference files), ``program="all"`` both, into one cache and one
+pool. Output files are byte-identical for the
 same seed and options; every exposure draws from its own random stream, so
 an exposure does not change when others are left out (``instruments=``).
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from webbflow.datamodels import RampModel
 from webbflow.refs.cache import write_context
+from webbflow.simulate.imaging import simulate_imaging_program
 from webbflow.simulate.pool import pool_name, write_pool
 from webbflow.simulate.program import default_program, int_times, primary_header, sci_header
 from webbflow.simulate.ramps import Effects, simulate_exposure
@@ -33,7 +37,11 @@ from webbflow.simulate.references import iter_references
 from webbflow.simulate.scene import make_field, render
 from webbflow.simulate.truth import truth_name, write_truth
 
-__all__ = ["simulate_program", "Effects", "default_program", "CONTEXT", "crds_environment"]
+__all__ = ["simulate_program", "simulate_imaging_program", "Effects", "default_program", "CONTEXT",
+           "crds_environment", "PROGRAMS"]
+
+#: The programs :func:`simulate_program` can write.
+PROGRAMS = ("default", "imaging", "all")
 
 #: The CRDS context written by :func:`simulate_program`.
 CONTEXT = "jwst_0001.pmap"
@@ -60,7 +68,7 @@ def crds_environment(cache_dir):
 
 
 def simulate_program(outdir, seed=1, full_frame=False, instruments=None, full_frame_refs=True, effects=None,
-                     exposures=None):
+                     exposures=None, program="default"):
     """Simulate the program: uncal exposures, truth, CRDS cache and pool.
 
     Parameters
@@ -81,7 +89,11 @@ def simulate_program(outdir, seed=1, full_frame=False, instruments=None, full_fr
     effects : Effects, optional
         Switch effects off (e.g. ``Effects.noiseless()``).
     exposures : list of Exposure, optional
-        A custom program instead of :func:`default_program`.
+        A custom program instead of :func:`default_program` (or, for
+        ``program="imaging"``, instead of the imaging program).
+    program : {"default", "imaging", "all"}, optional
+        The default (detector1) program, the imaging program
+        (:func:`simulate_imaging_program`), or both in one cache and pool.
 
     Returns
     -------
@@ -89,8 +101,17 @@ def simulate_program(outdir, seed=1, full_frame=False, instruments=None, full_fr
         ``uncal`` (list of paths), ``truth`` (list of paths), ``crds_cache``,
         ``context`` (pmap name), ``pool`` (path), ``exposures`` (list of
         Exposure), ``references`` ({uncal basename: {reftype: path}}),
-        ``seconds`` (wall time).
+        ``seconds`` (wall time); the imaging and all programs add the keys
+        :func:`simulate_imaging_program` documents.
     """
+    if program not in PROGRAMS:
+        raise ValueError(f"unknown program {program!r}; known programs: {', '.join(PROGRAMS)}")
+    if program != "default":
+        if program == "all" and exposures is not None:
+            raise ValueError("custom exposures are either a default or an imaging program, not 'all'")
+        return simulate_imaging_program(outdir, seed=seed, full_frame=full_frame, instruments=instruments,
+                                        full_frame_refs=full_frame_refs, effects=effects, exposures=exposures,
+                                        include_default=program == "all")
     start = time.perf_counter()
     outdir = os.path.abspath(os.fspath(outdir))
     if exposures is None:

@@ -25,12 +25,16 @@ def register(subparsers):
         help="write the synthetic demonstration program (uncal files, truth, CRDS cache, pool)",
         description="Simulate the embedded demonstration program: uncal exposures of NIRCam, NIRISS, "
                     "NIRSpec and MIRI, their truth files, a local CRDS cache (context jwst_0001.pmap) "
-                    "and the association pool, under OUTDIR.",
+                    "and the association pool, under OUTDIR. --program imaging writes the dithered "
+                    "imaging program (with its stage 2/3 reference files) instead, --program all both.",
     )
     parser.add_argument("outdir", metavar="OUTDIR", help="output directory (created if needed)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1); same seed, same bytes")
     parser.add_argument("--full-frame", action="store_true",
                         help="full-frame exposures (2048x2048, MIRI 1032x1024) instead of small subarrays")
+    parser.add_argument("--program", choices=("default", "imaging", "all"), default="default",
+                        help="default: the detector1 program; imaging: the dithered imaging program with its "
+                             "image2/image3 references; all: both in one cache and pool (default: default)")
     parser.add_argument("--only", nargs="+", metavar="INSTR", type=str.upper, choices=_INSTRUMENTS,
                         help="simulate only these instruments (NIRCAM NIRISS NIRSPEC MIRI)")
     parser.add_argument("--subarray-refs", action="store_true",
@@ -47,7 +51,7 @@ def handler(args):
 
     try:
         result = simulate_program(args.outdir, seed=args.seed, full_frame=args.full_frame, instruments=args.only,
-                                  full_frame_refs=not args.subarray_refs)
+                                  full_frame_refs=not args.subarray_refs, program=args.program)
     except (WebbflowError, ValueError, OSError) as exc:
         print(f"webbflow simulate: {exc}", file=sys.stderr)
         return 1

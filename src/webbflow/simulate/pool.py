@@ -5,7 +5,10 @@ names, one row per exposure (per detector). Empty values are written as
 ``NULL`` and flags as ``T``/``F``, as in the pools the archive produces.
 ``ASN_CANDIDATE`` is a Python-literal list of ``(id, type)`` pairs; every
 exposure here belongs to its observation candidate, e.g.
-``[('o001', 'OBSERVATION')]``.
+``[('o001', 'OBSERVATION')]``, followed by the exposure's own APT candidates
+(``Exposure.candidates``, e.g. ``('c1000', 'BACKGROUND')`` on a science and a
+background observation, which makes image2 associations with background
+members).
 """
 
 import os
@@ -39,6 +42,11 @@ def _value(value):
     if value is None or value == "" or value == "N/A" or value == "NONE":
         return _NULL
     return str(value)
+
+
+def _candidates(exp):
+    pairs = [(f"o{exp.observation:03d}", "OBSERVATION")] + [tuple(c) for c in exp.candidates]
+    return "[" + ", ".join(f"('{cid}', '{ctype}')" for cid, ctype in pairs) + "]"
 
 
 def pool_rows(exposures):
@@ -97,11 +105,11 @@ def pool_rows(exposures):
             "BAND": None,
             "GWA_XTIL": "0.3" if exp.instrument == "NIRSPEC" else None,
             "GWA_YTIL": "0.1" if exp.instrument == "NIRSPEC" else None,
-            "ASN_CANDIDATE": f"[('o{exp.observation:03d}', 'OBSERVATION')]",
+            "ASN_CANDIDATE": _candidates(exp),
             "EXPOSERR": None,
             "IS_PSF": "F",
             "IS_IMPRT": "F",
-            "BKGDTARG": "F",
+            "BKGDTARG": "T" if exp.bkgdtarg else "F",
             "TSOVISIT": "F",
             "MSASTATE": "PRIMARYPARK_ALLCLOSED" if exp.instrument == "NIRSPEC" else None,
             "MSAMETFL": None,

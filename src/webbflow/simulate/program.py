@@ -86,6 +86,8 @@ class Exposure:
     visit_group: int = 1
     seq_id: int = 1
     activity: int = 1
+    bkgdtarg: bool = False
+    candidates: tuple = ()
     extra: dict = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------
@@ -333,7 +335,7 @@ def primary_header(exp):
         ("SEQ_ID", f"{exp.seq_id:1d}", "parallel sequence identifier"),
         ("ACT_ID", f"{exp.activity:02d}", "activity identifier"),
         ("EXPOSURE", str(exp.exposure), "exposure request number"),
-        ("BKGDTARG", False, "background target"),
+        ("BKGDTARG", exp.bkgdtarg, "background target"),
         ("TEMPLATE", exp.template, "observation template used"),
         ("OBSLABEL", exp.template, "proposer label for the observation"),
         ("VISITYPE", "PRIME_TARGETED_FIXED", "visit type"),

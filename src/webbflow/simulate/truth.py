@@ -24,6 +24,12 @@ SATURATED  table: integration, y, x, group -- the first group whose
            contains a frame on the saturation plateau (the official
            saturation step, which also flags the neighbours of saturated
            pixels, often flags a group or two earlier)
+CAL        imaging program only (webbflow.simulate.imaging): float32,
+           MJy/sr, what a perfect image2 gives (RATE / FLAT * PHOTMJSR);
+           the primary header then also holds the true pointing (TRA_REF,
+           TDEC_REF, TROLLREF), its error PNTGERR (arcsec), PHOTMJSR and
+           PIXAR_SR
+FLAT       imaging program only: the flat field cut to the subarray
 =========  ==========================================================
 """
 
@@ -46,7 +52,7 @@ def truth_name(uncal_name):
     return stem + "_truth.fits"
 
 
-def write_truth(path, exp, truth, seed):
+def write_truth(path, exp, truth, seed, extra_cards=(), extra_images=()):
     """Write one truth file.
 
     Parameters
@@ -56,6 +62,10 @@ def write_truth(path, exp, truth, seed):
     truth : dict
         As returned by :func:`webbflow.simulate.ramps.simulate_exposure`.
     seed : int
+    extra_cards : iterable of (keyword, value, comment), optional
+        More primary-header keywords (the imaging program's true pointing).
+    extra_images : iterable of (EXTNAME, array, BUNIT), optional
+        More image extensions, after SATURATED (the imaging program's CAL and FLAT).
     """
     path = os.fspath(path)
     sub = exp.sub
@@ -73,6 +83,7 @@ def write_truth(path, exp, truth, seed):
         ("NINTS", exp.nints, ""), ("NGROUPS", exp.ngroups, ""),
         ("SEED", int(seed), "simulator seed"),
         ("BUNIT", "DN/s", "units of RATE and RATE_IPC"),
+        *extra_cards,
     ]:
         set_card(h, key, value, comment)
     hdus = [
@@ -86,6 +97,10 @@ def write_truth(path, exp, truth, seed):
     hdus[1].header["BUNIT"] = "DN/s"
     hdus[2].header["BUNIT"] = "DN/s"
     hdus[4].header["BUNIT"] = "DN"
+    for name, array, unit in extra_images:
+        hdus.append(fits.ImageHDU(np.asarray(array, dtype=np.float32), name=name))
+        if unit:
+            hdus[-1].header["BUNIT"] = unit
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".fits", dir=directory)
