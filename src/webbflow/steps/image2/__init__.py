@@ -1,0 +1,1 @@
+"""Stage 2 imaging steps (calwebb_image2): count rates to calibrated images."""
