@@ -1,0 +1,1 @@
+"""Stage 3 imaging steps (calwebb_image3)."""
