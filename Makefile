@@ -23,7 +23,7 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/snakemake demo --cores $(CORES) --rerun-incomplete
-	@echo "Products: results/demo/uncal/*_rate.fits and *_rateints.fits"
+	@echo "Products: results/demo/uncal/*_rate.fits, *_rateints.fits and *_cal.fits"
 
 test: install-test
 	$(BIN)/python -m pytest -q

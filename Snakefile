@@ -11,10 +11,23 @@ min_version("8.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# snakemake --report report.html: previews of the products and the rule graph.
+report: "report/workflow.rst"
+
+
+# Bookkeeping jobs stay on the submitting machine when a cluster executor is used.
+localrules:
+    all,
+    demo,
+    simulate,
+    associations,
+
+
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/associations.smk"
 include: "rules/detector1.smk"
+include: "rules/image2.smk"
 
 
 rule all:

@@ -9,6 +9,7 @@ checkpoint simulate:
     params:
         seed=config["demo"]["seed"],
         full_frame=config["demo"]["full_frame"],
+        program=config["demo"]["program"],
     conda:
         "../envs/webbflow.yaml"
     script:
