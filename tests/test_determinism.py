@@ -87,3 +87,18 @@ def test_asdf_trees_give_the_same_bytes_in_every_process():
         assert result.returncode == 0, result.stderr[-2000:]
         digests.add(result.stdout.strip())
     assert len(digests) == 1, digests
+
+
+def test_image2_twice_gives_the_same_bytes(tmp_path, capsys):
+    program = tmp_path / "program"
+    assert main(["simulate", str(program), "--program", "imaging", "--seed", "5", "--only", "NIRISS",
+                 "--subarray-refs"]) == 0
+    uncal = sorted((program / "uncal").glob("*_uncal.fits"))[0]
+    cache = program / "crds_cache"
+    assert main(["run", "detector1", str(uncal), "-o", str(tmp_path / "rate"), "--crds-path", str(cache)]) == 0
+    rate = sorted((tmp_path / "rate").glob("*_rate.fits"))[0]
+    for out, hash_seed in (("a", "1"), ("b", "2")):
+        _webbflow("run", "image2", rate, "-o", tmp_path / out, "--crds-path", cache, hash_seed=hash_seed,
+                  cwd=tmp_path)
+    _assert_same_bytes(tmp_path / "a", tmp_path / "b")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [rate.name.replace("_rate", "_cal")]

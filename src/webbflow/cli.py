@@ -140,12 +140,13 @@ def _cmd_run_image2(args):
 
     config = load_config(args.config).get("image2", {}) if args.config else {}
     model = open_model(args.input)
+    image2.check_input(model)  # before CRDS, whose "no match" would hide what is wrong with the input
     reftypes = _config_errors_name_the_file(image2.required_reftypes, args.config, model.meta, config)
-    _check_output_dir(args.output_dir)
-    refs = _select_for(model, reftypes, args)
     backgrounds = list(args.background)
     if args.asn:
         backgrounds += image2.backgrounds_from_asn(args.asn, args.input)
+    _check_output_dir(args.output_dir)
+    refs = _select_for(model, reftypes, args)
     stem = os.path.basename(args.input).rsplit(".", 1)[0]
     suffix = "_calints" if stem.endswith("_rateints") else "_cal"
     for old in ("_rateints", "_rate"):

@@ -5,7 +5,8 @@ is a list of ``{"name": ..., "args": [...]}``. Each child process runs exactly
 what the ``webbflow`` console script runs, ``sys.exit(webbflow.cli.main())``,
 with its own stdout and stderr; the parent only saves the interpreter start
 and the imports (seconds per case on a busy machine). RESULTS.json maps each
-name to ``{"returncode", "stdout", "stderr", "seconds"}``.
+name to ``{"returncode", "stdout", "stderr", "seconds"}``. The ``run image2``
+jobs start last, after the parent has also loaded the ASDF extensions.
 """
 
 import json
@@ -25,9 +26,30 @@ def _preload():
     import webbflow.config  # noqa: F401
     import webbflow.datamodels  # noqa: F401
     import webbflow.pipelines.detector1  # noqa: F401
+    import webbflow.pipelines.image2  # noqa: F401
     import webbflow.refs.readers  # noqa: F401
 
+    for name in webbflow.pipelines.image2.STEPS:
+        webbflow.pipelines.image2.step_module(name)
     assert "crds" not in sys.modules
+
+
+def _needs_asdf(job):
+    """Whether the command reads a product's ASDF extension (a rate) before it sets up CRDS."""
+    return job["args"][:2] == ["run", "image2"]
+
+
+def _preload_asdf():
+    # The ASDF extensions and schemas every rate file's ASDF needs: seconds of entry
+    # points and YAML per process. Loading them imports crds (through stpipe's entry
+    # point), as ``run image2`` itself does when it reads its input, so only those jobs
+    # are started after this.
+    import asdf
+    import gwcs  # noqa: F401
+
+    config = asdf.get_config()
+    config.extensions  # noqa: B018
+    config.resource_manager  # noqa: B018
 
 
 def _child(args, out, err):
@@ -54,11 +76,16 @@ def run_all(jobs, workers=2):
     _preload()
     for key in [k for k in os.environ if k.startswith("CRDS_")]:
         del os.environ[key]
-    results, running, pending = {}, {}, list(jobs)
+    results, running = {}, {}
+    pending = [job for job in jobs if not _needs_asdf(job)] + [job for job in jobs if _needs_asdf(job)]
+    warm = False
     with tempfile.TemporaryDirectory() as scratch:
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
+                if _needs_asdf(job) and not warm:
+                    _preload_asdf()
+                    warm = True
                 out = os.open(os.path.join(scratch, job["name"] + ".out"), os.O_CREAT | os.O_WRONLY, 0o600)
                 err = os.open(os.path.join(scratch, job["name"] + ".err"), os.O_CREAT | os.O_WRONLY, 0o600)
                 sys.stdout.flush()

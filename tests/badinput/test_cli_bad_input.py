@@ -1,8 +1,9 @@
 """The bad-input corpus through the ``webbflow`` command.
 
 Every case builds one bad input from a good simulated exposure (its uncal
-file, a copy of its CRDS cache, a config file, its pool) and runs the
-command in a subprocess. Each must end with one line
+file, a copy of its CRDS cache, a config file, its pool; for image2 a
+NIRCam imaging exposure's rate and cache) and runs the command in a
+subprocess. Each must end with one line
 ``webbflow: error: <file>: <problem>`` naming the file and the problem,
 exit 1, show no traceback and leave no product (nor a temporary file).
 
@@ -76,6 +77,11 @@ class Env:
         self.pool = sim["pool"]
         self.ramp = sim["ramp"]
         self.rate = sim["rate"]
+        self.image_uncal = sim["image_uncal"]
+        self.image_rate = sim["image_rate"]
+        self.image_cal = sim["image_cal"]
+        self.image_cache = sim["image_cache"]
+        self.image_refs = sim["image_refs"]
         self.dir = directory
         self.out = directory / "out"
 
@@ -682,12 +688,291 @@ def mkpool_corrupt_exposure(env):
 
 
 # ---------------------------------------------------------------------------
+# Stage 2 imaging: rate files, their references, backgrounds, associations
+# ---------------------------------------------------------------------------
+
+def _image2(env, rate, cache=None, *extra):
+    return Invocation(["run", "image2", str(rate), "-o", str(env.out), "--crds-path", str(cache or env.image_cache),
+                       *map(str, extra)], Path(rate).name, [env.out])
+
+
+def _rate_named(env, name):
+    return env.dir / f"{name}_rate.fits"
+
+
+@case("", must_succeed=True)
+def image2_good_rate(env):
+    """Must succeed: the control, the good rate every image2 case below spoils in one way."""
+    return _image2(env, env.image_rate, None, "--background", env.image_rate)
+
+
+@case("does not exist")
+def image2_rate_missing(env):
+    return _image2(env, _rate_named(env, "nowhere"))
+
+
+@case("empty (0 bytes)")
+def image2_rate_zero_length(env):
+    path = _rate_named(env, "empty")
+    path.write_bytes(b"")
+    return _image2(env, path)
+
+
+@case("truncated")
+def image2_rate_truncated(env):
+    path = _rate_named(env, "half")
+    raw = Path(env.image_rate).read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return _image2(env, path)
+
+
+@case("not a readable FITS file")
+def image2_rate_not_fits(env):
+    path = _rate_named(env, "text")
+    path.write_text("a rate file, honest\n" * 300)
+    return _image2(env, path)
+
+
+@case("SCI has 3 dimensions")
+def image2_rate_3d_sci(env):
+    def change(hdul):
+        for name in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE"):
+            hdul[name] = fits.ImageHDU(np.stack([hdul[name].data] * 2), header=_image_header(hdul[name].header),
+                                       name=name)
+
+    return _image2(env, env.bad_uncal(change, name=_rate_named(env, "cube").name, source=env.image_rate))
+
+
+@case("image2 needs a rate")
+def image2_given_an_uncal(env):
+    return _image2(env, env.image_uncal)
+
+
+@case("image2 needs a rate")
+def image2_given_a_ramp(env):
+    return _image2(env, env.bad_uncal(lambda h: None, name="x_ramp.fits", source=env.ramp))
+
+
+def _bad_rate(env, change, name):
+    return env.bad_uncal(change, name=_rate_named(env, name).name, source=env.image_rate)
+
+
+def _sci_keywords(**keywords):
+    def change(hdul):
+        for key, value in keywords.items():
+            if value is None:
+                hdul["SCI"].header.remove(key)
+            else:
+                hdul["SCI"].header[key] = value
+
+    return change
+
+
+@case("has no RA_REF keyword")
+def image2_no_ra_ref(env):
+    return _image2(env, _bad_rate(env, _sci_keywords(RA_REF=None), "nora"))
+
+
+@case("has no V2_REF keyword")
+def image2_no_v2_ref(env):
+    return _image2(env, _bad_rate(env, _sci_keywords(V2_REF=None), "nov2"))
+
+
+@case("keyword ROLL_REF='sideways' is not a number")
+def image2_roll_ref_text(env):
+    return _image2(env, _bad_rate(env, _sci_keywords(ROLL_REF="sideways"), "roll"))
+
+
+@case("DEC_REF=123.0 is outside -90..90")
+def image2_dec_ref_out_of_range(env):
+    return _image2(env, _bad_rate(env, _sci_keywords(DEC_REF=123.0), "dec"))
+
+
+@case("EXP_TYPE=NRC_TSGRISM is not an imaging exposure type")
+def image2_grism_exposure(env):
+    return _image2(env, _bad_rate(env, lambda h: h[0].header.__setitem__("EXP_TYPE", "NRC_TSGRISM"), "grism"))
+
+
+@case("unknown EXP_TYPE='NRC_BOGUS'")
+def image2_made_up_exp_type(env):
+    return _image2(env, _bad_rate(env, lambda h: h[0].header.__setitem__("EXP_TYPE", "NRC_BOGUS"), "bogus"))
+
+
+def _image_ref(env, reftype):
+    cache = env.dir / "crds_cache"
+    shutil.copytree(env.image_cache, cache)
+    return cache, cache / Path(env.image_refs[reftype]).relative_to(env.image_cache)
+
+
+def _bad_image_ref(env, reftype, change):
+    cache, ref = _image_ref(env, reftype)
+    with fits.open(ref) as hdul:
+        copy = fits.HDUList([hdu.copy() for hdu in hdul])
+    change(copy)
+    ref.unlink()
+    copy.writeto(ref, output_verify="silentfix")
+    return cache, ref
+
+
+@case("PHOTOM table has no row for FILTER=F150W")
+def image2_filter_without_photom_row(env):
+    def change(hdul):
+        table = hdul["PHOTOM"].data
+        hdul["PHOTOM"] = fits.BinTableHDU(table[np.char.strip(table["filter"]) != "F150W"], name="PHOTOM")
+
+    cache, ref = _bad_image_ref(env, "photom", change)
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("is not a readable ASDF distortion reference file")
+def image2_distortion_corrupt(env):
+    cache, ref = _image_ref(env, "distortion")
+    raw = ref.read_bytes()
+    ref.write_bytes(raw[: len(raw) // 3])
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("is not a readable ASDF distortion reference file")
+def image2_distortion_is_fits(env):
+    cache, ref = _image_ref(env, "distortion")
+    ref.write_bytes(Path(env.image_refs["flat"]).read_bytes())
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("is not a readable ASDF filteroffset reference file")
+def image2_filteroffset_empty(env):
+    cache, ref = _image_ref(env, "filteroffset")
+    ref.write_bytes(b"")
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("is not inside it")
+def image2_flat_wrong_shape(env):
+    cache, ref = _bad_image_ref(env, "flat", lambda h: h.__setitem__(
+        "SCI", fits.ImageHDU(h["SCI"].data[:64, :64], header=h["SCI"].header, name="SCI")))
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("is missing from the cache")
+def image2_flat_missing(env):
+    cache, ref = _image_ref(env, "flat")
+    ref.unlink()
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("truncated")
+def image2_photom_truncated(env):
+    cache, ref = _image_ref(env, "photom")
+    raw = ref.read_bytes()
+    ref.write_bytes(raw[:-1000])  # inside the table's data
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("truncated")
+def image2_photom_cut_in_a_header(env):
+    cache, ref = _image_ref(env, "photom")
+    raw = ref.read_bytes()
+    ref.write_bytes(raw[: 2880 + 1440])  # the primary HDU and half of the PHOTOM header
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("SCI is 160x160 pixels but SUBSIZE1 x SUBSIZE2 = 200x160")
+def image2_rate_subsize_mismatch(env):
+    return _image2(env, _bad_rate(env, lambda h: h[0].header.__setitem__("SUBSIZE1", 200), "subsize"))
+
+
+@case("is already calibrated")
+def image2_given_a_cal(env):
+    return _image2(env, env.image_cal)
+
+
+@case("is not inside it")
+def image2_area_wrong_shape(env):
+    cache, ref = _bad_image_ref(env, "area", lambda h: h.__setitem__(
+        "SCI", fits.ImageHDU(h["SCI"].data[:80], header=h["SCI"].header, name="SCI")))
+    return _image2(env, env.image_rate, cache).naming(ref.name)
+
+
+@case("does not exist")
+def image2_background_missing(env):
+    missing = _rate_named(env, "nobkg")
+    return _image2(env, env.image_rate, None, "--background", missing).naming(missing.name)
+
+
+@case("SCI is 160x64 pixels but SUBSIZE1 x SUBSIZE2 = 160x160")
+def image2_background_other_shape(env):
+    def change(hdul):
+        for name in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE"):
+            hdul[name] = fits.ImageHDU(hdul[name].data[:64], header=_image_header(hdul[name].header), name=name)
+
+    bkg = _bad_rate(env, change, "short")
+    return _image2(env, env.image_rate, None, "--background", bkg).naming(bkg.name)
+
+
+@case("background exposure has FILTER=F200W")
+def image2_background_other_filter(env):
+    bkg = _bad_rate(env, lambda h: h[0].header.__setitem__("FILTER", "F200W"), "f200w")
+    return _image2(env, env.image_rate, None, "--background", bkg).naming(bkg.name)
+
+
+@case("not a readable FITS file")
+def image2_background_not_fits(env):
+    bkg = _rate_named(env, "junkbkg")
+    bkg.write_text("sky\n" * 500)
+    return _image2(env, env.image_rate, None, "--background", bkg).naming(bkg.name)
+
+
+def _asn_with(env, members, name="image2_asn.json"):
+    path = env.dir / name
+    path.write_text(json.dumps({"asn_type": "image2", "asn_pool": "pool.csv", "products": [
+        {"name": "x", "members": [{"expname": Path(env.image_rate).name, "exptype": "science"}, *members]}]}))
+    return path
+
+
+@case("not a readable association")
+def image2_asn_not_json(env):
+    path = env.dir / "broken_asn.json"
+    path.write_text('{"products": [')
+    return _image2(env, env.image_rate, None, "--asn", path).naming(path.name)
+
+
+@case("does not exist")
+def image2_asn_member_missing(env):
+    asn = _asn_with(env, [{"expname": "jw_gone_rate.fits", "exptype": "background"}])
+    return _image2(env, env.image_rate, None, "--asn", asn).naming("jw_gone_rate.fits")
+
+
+@case("has no product with science member")
+def image2_asn_without_the_science(env):
+    path = env.dir / "other_asn.json"
+    path.write_text(json.dumps({"products": [{"name": "x", "members": [
+        {"expname": "jw_other_rate.fits", "exptype": "science"}]}]}))
+    return _image2(env, env.image_rate, None, "--asn", path).naming(path.name)
+
+
+@case("needs a 'products' list")
+def image2_asn_a_list(env):
+    path = env.dir / "list_asn.json"
+    path.write_text("[1, 2, 3]\n")
+    return _image2(env, env.image_rate, None, "--asn", path).naming(path.name)
+
+
+@case("output directory is not writable")
+def image2_read_only_output_dir(env):
+    env.out.mkdir()
+    restore = read_only(env.out)
+    inv = _image2(env, env.image_rate).naming(env.out.name)
+    inv.cleanup = restore
+    return inv
+
+
+# ---------------------------------------------------------------------------
 # The machinery
 # ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    """One small NIRISS exposure, its CRDS cache, a ramp and a rate made from it."""
+    """One small NIRISS exposure, its CRDS cache, a ramp and a rate made from it; the image2 inputs."""
     from webbflow.simulate import simulate_program
 
     root = tmp_path_factory.mktemp("badinput")
@@ -704,7 +989,27 @@ def sim(tmp_path_factory):
     ImageModel(meta=ramp_model.meta.copy(), data=ramp_model.data[0, -1]).save(rate)
     refs = summary["references"][uncal.name]
     return {"root": root, "uncal": uncal, "cache": cache, "refs": refs, "pool": Path(summary["pool"]),
-            "ramp": ramp, "rate": rate}
+            "ramp": ramp, "rate": rate, **_imaging(root)}
+
+
+def _imaging(root):
+    """One NIRCam imaging exposure, its cache (with the image2 references) and its rate, for image2."""
+    from webbflow.pipelines import detector1, image2
+    from webbflow.simulate import simulate_program
+    from webbflow.simulate.imaging import imaging_program
+
+    exposure = imaging_program(instruments=["NIRCAM"])[0]
+    summary = simulate_program(root / "imaging", seed=11, program="imaging", exposures=[exposure],
+                               full_frame_refs=False)
+    uncal = Path(summary["uncal"][0])
+    refs = summary["references"][uncal.name]  # what CRDS selects from this cache (the simulator's rules)
+    rate = root / "imaging" / uncal.name.replace("_uncal", "_rate")
+    detector1.run_file(str(uncal), str(rate), str(root / "imaging" / "unused_rateints.fits"), refs, {},
+                       summary["context"])
+    cal = root / "imaging" / uncal.name.replace("_uncal", "_cal")
+    image2.run_file(str(rate), str(cal), refs, {"steps": {"assign_wcs": {"sip_approx": False}}}, summary["context"])
+    return {"image_uncal": uncal, "image_rate": rate, "image_cal": cal, "image_cache": Path(summary["crds_cache"]),
+            "image_refs": refs}
 
 
 def _execute(args):
@@ -753,7 +1058,7 @@ def test_the_corpus_is_large_enough():
     assert len({item.name for item in CASES}) == len(CASES) >= 50
 
 
-PRODUCT_PATTERNS = ("*_rate*.fits", "*_ramp.fits", "*_asn.json", "*.csv", ".tmp_*")
+PRODUCT_PATTERNS = ("*_rate*.fits", "*_ramp.fits", "*_cal*.fits", "*_asn.json", "*.csv", ".tmp_*")
 
 
 @pytest.mark.parametrize("item", _params())
@@ -776,7 +1081,7 @@ def test_bad_input_gives_one_clear_line(item, outcomes):
     assert leftovers == [], leftovers
 
 
-@pytest.mark.parametrize("name", ["zero_length", "sci_nan", "no_ngroups", "pool_empty"])
+@pytest.mark.parametrize("name", ["zero_length", "sci_nan", "no_ngroups", "pool_empty", "image2_roll_ref_text"])
 def test_the_real_command_agrees_with_the_batch(name, outcomes):
     """The batch runs ``webbflow.cli.main`` in forked processes; the installed command gives the same line."""
     inv, batch = outcomes[name]

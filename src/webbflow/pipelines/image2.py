@@ -69,6 +69,27 @@ def required_reftypes(meta, config=None):
     return sorted(types)
 
 
+def check_input(model):
+    """What image2 checks of its input before it selects reference files.
+
+    A 2-D (rate) or 3-D (rateints) image of its subarray's size, of an
+    imaging EXP_TYPE.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the problem.
+    """
+    from webbflow.datamodels import CubeModel, ImageModel
+    from webbflow.steps.image2._common import check_imaging, require_image
+
+    path = getattr(model, "path", None)
+    if not isinstance(model, (ImageModel, CubeModel)):
+        raise InputError(path, f"is a {type(model).__name__}; image2 needs a rate or rateints file")
+    require_image(model, "image2")
+    check_imaging(model)
+
+
 def run(model, refs, config=None, context=None, backgrounds=(), log=None, threads=1):
     """Run image2 on a rate (or rateints) model.
 
@@ -104,6 +125,7 @@ def run(model, refs, config=None, context=None, backgrounds=(), log=None, thread
         raise InputError(getattr(model, "path", None), "image2 needs a rate (2-D) or rateints (3-D) product")
     if str(model.meta.get("S_WCS", "")).strip().upper() == "COMPLETE" and getattr(model, "wcs", None) is not None:
         raise InputError(model.path, "is already calibrated (S_WCS=COMPLETE); image2 needs a rate file")
+    check_input(model)
     planned = plan(model.meta, config)
     for name, module, function, params, skip in planned:
         optional = getattr(module, "OPTIONAL_REFTYPES", ())
@@ -196,11 +218,16 @@ def backgrounds_from_asn(asn_path, science):
             asn = json.load(stream)
     except (OSError, ValueError) as exc:
         raise InputError(asn_path, f"not a readable association ({exc})") from None
+    products = asn.get("products") if isinstance(asn, dict) else None
+    if not isinstance(products, list) or not all(isinstance(p, dict) for p in products):
+        raise InputError(asn_path, "is not an association: it needs a 'products' list of products")
     where = os.path.dirname(os.path.abspath(asn_path))
     name = os.path.basename(science)
-    for product in asn.get("products") or []:
+    for product in products:
         members = product.get("members") or []
-        if any(str(m.get("exptype", "")).lower() == "science" and os.path.basename(str(m.get("expname", ""))) == name
+        if not isinstance(members, list) or not all(isinstance(m, dict) and m.get("expname") for m in members):
+            raise InputError(asn_path, f"product {product.get('name')!r} has members without an expname")
+        if any(str(m.get("exptype", "")).lower() == "science" and os.path.basename(str(m["expname"])) == name
                for m in members):
             return [os.path.join(where, str(m["expname"])) for m in members
                     if str(m.get("exptype", "")).lower() == "background"]
@@ -230,8 +257,7 @@ def run_file(rate, cal_path, refs, config=None, context=None, backgrounds=(), lo
     from webbflow.datamodels import CubeModel, DataModel, ImageModel, open_model
 
     model = rate if isinstance(rate, DataModel) else open_model(rate)
-    if not isinstance(model, (ImageModel, CubeModel)):
-        raise InputError(model.path, f"is a {type(model).__name__}; image2 needs a rate or rateints file")
+    check_input(model)
     bkgs = [b if isinstance(b, (ImageModel, CubeModel)) else open_model(b) for b in backgrounds]
     model = run(model, refs, config=config, context=context, backgrounds=bkgs, log=log, threads=threads)
     model.meta["FILENAME"] = os.path.basename(cal_path)

@@ -106,13 +106,15 @@ def open_reference(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ReferenceFileError(path, "reference file does not exist")
-    if os.path.getsize(path) == 0:
+    size = os.path.getsize(path)
+    if size == 0:
         raise ReferenceFileError(path, "reference file is empty (0 bytes)")
     try:
         with fits.open(path, memmap=False) as hdul:
+            if size % 2880:  # FITS is whole 2880-byte blocks: a file cut inside a header reads as fewer HDUs
+                raise ValueError(f"truncated: {size} bytes is not a whole number of 2880-byte blocks")
             meta = hdul[0].header.copy()
             tables, headers, where = {}, {}, {}
-            size = os.path.getsize(path)
             for index, hdu in enumerate(hdul):
                 info = hdul.fileinfo(index)
                 if info["datLoc"] + info["datSpan"] > size:

@@ -42,11 +42,50 @@ def exp_type(model):
 
 
 def require_image(model, name):
-    """Check that ``model`` holds 2-D (rate) or 3-D (rateints) count rates."""
+    """Check that ``model`` holds 2-D (rate) or 3-D (rateints) count rates of its subarray's size."""
     data = getattr(model, "data", None)
     if data is None or data.ndim not in (2, 3):
         shape = None if data is None else data.shape
         raise InputError(getattr(model, "path", None), f"step {name} needs a 2-D or 3-D image, got shape {shape}")
+    check_subarray_size(model)
+
+
+def check_subarray_size(model):
+    """Check that the image is SUBSIZE1 x SUBSIZE2 pixels (when the header gives them).
+
+    Raises
+    ------
+    InputError
+        Naming the file, when the SCI array and the keywords disagree.
+    """
+    ny, nx = model.data.shape[-2:]
+    sizes = [model.meta.get(key) for key in ("SUBSIZE1", "SUBSIZE2")]
+    if any(isinstance(size, bool) or not isinstance(size, (int, np.integer)) for size in sizes):
+        return  # absent or malformed: the subarray placement reports it where it is needed
+    if (nx, ny) != tuple(sizes):
+        raise InputError(getattr(model, "path", None),
+                         f"SCI is {nx}x{ny} pixels but SUBSIZE1 x SUBSIZE2 = {sizes[0]}x{sizes[1]}")
+
+
+def check_imaging(model):
+    """Check that EXP_TYPE is a JWST imaging exposure type (the only kind image2 calibrates here).
+
+    Raises
+    ------
+    InputError
+        Naming the file, for a missing, unknown or non-imaging EXP_TYPE.
+    """
+    from webbflow.associations.exptypes import KNOWN_EXP_TYPES
+
+    kind = exp_type(model)
+    path = getattr(model, "path", None)
+    if not kind:
+        raise InputError(path, "missing required keyword EXP_TYPE")
+    if kind.lower() not in KNOWN_EXP_TYPES or kind in ("ANY", "N/A"):
+        raise InputError(path, f"unknown EXP_TYPE={kind!r} (not a JWST exposure type)")
+    if kind not in IMAGING_EXP_TYPES:
+        raise InputError(path, f"EXP_TYPE={kind} is not an imaging exposure type; image2 here calibrates "
+                               "imaging exposures only")
 
 
 def open_asdf_reference(refs, reftype, name):

@@ -31,8 +31,7 @@ from webbflow.datamodels.wcs import s_region
 from webbflow.errors import InputError, ReferenceFileError
 from webbflow.steps.detector1._common import COMPLETE, merge_params, set_status
 from webbflow.steps.image2._common import (
-    IMAGING_EXP_TYPES,
-    exp_type,
+    check_imaging,
     keyword,
     log,
     open_asdf_reference,
@@ -91,10 +90,7 @@ def run(model, refs, params=None):
     """
     params = merge_params(DEFAULTS, params)
     require_image(model, NAME)
-    kind = exp_type(model)
-    if kind not in IMAGING_EXP_TYPES:
-        raise InputError(model.path, f"EXP_TYPE={kind or 'missing'} is not an imaging exposure type; "
-                                     "assign_wcs here builds imaging WCSs only")
+    check_imaging(model)
     distortion = open_asdf_reference(refs, "distortion", NAME)
     if distortion is None:
         raise ReferenceFileError(None, f"step {NAME} needs a distortion reference file and CRDS selects none (N/A)")

@@ -24,7 +24,7 @@ import numpy as np
 from webbflow import dqflags
 from webbflow.errors import InputError
 from webbflow.steps.detector1._common import COMPLETE, merge_params, set_status, skip
-from webbflow.steps.image2._common import log, match_invalid, require_image
+from webbflow.steps.image2._common import check_subarray_size, log, match_invalid, require_image
 
 NAME = "bkg_subtract"
 STATUS_KEYWORD = "S_BKDSUB"
@@ -73,6 +73,10 @@ def run(model, refs=None, params=None, backgrounds=()):
 
 
 def _check_backgrounds(model, backgrounds):
+    for bkg in backgrounds:
+        if getattr(bkg, "data", None) is None or bkg.data.ndim not in (2, 3):
+            raise InputError(getattr(bkg, "path", None), "background exposure is not a rate or rateints image")
+        check_subarray_size(bkg)
     for key in ("INSTRUME", "DETECTOR", "FILTER", "PUPIL"):
         ours = str(model.meta.get(key, "")).strip().upper()
         for bkg in backgrounds:
