@@ -64,9 +64,15 @@ def _check_parameter(step, key, value, defaults):
 
 def plan(meta, config=None):
     """The steps to run: a list of (name, module, function, params, skip)."""
+    return plan_steps(step_names(meta), step_settings, meta, config)
+
+
+def plan_steps(names, settings_of, meta, config):
+    """(name, module, function, params, skip) of each step; ``settings_of(name, meta, config)``
+    gives ``(module, settings)``, where settings may hold ``skip`` and a user ``callable``."""
     planned = []
-    for name in step_names(meta):
-        module, settings = step_settings(name, meta, config)
+    for name in names:
+        module, settings = settings_of(name, meta, config)
         skip = bool(settings.pop("skip", False))
         target = settings.pop("callable", None)
         function = _load_callable(target, name) if target else module.run
@@ -76,8 +82,13 @@ def plan(meta, config=None):
 
 def required_reftypes(meta, config=None):
     """The CRDS reference types detector1 reads for this exposure (sorted)."""
+    return reftypes_of(plan(meta, config))
+
+
+def reftypes_of(planned):
+    """The CRDS reference types the steps of a plan that are not skipped read (sorted)."""
     types = set()
-    for _name, module, _function, _params, skip in plan(meta, config):
+    for _name, module, _function, _params, skip in planned:
         if not skip:
             types.update(module.REFTYPES)
             types.update(getattr(module, "OPTIONAL_REFTYPES", ()))
@@ -270,7 +281,7 @@ def software_versions():
     return versions
 
 
-def stamp_provenance(model, context, refs=None, steps=None, threads=None):
+def stamp_provenance(model, context, refs=None, steps=None, threads=None, stage="detector1"):
     """Record the software, CRDS context, references and step parameters in a product.
 
     The header gets CAL_VER, CAL_VCS, CRDS_CTX and CRDS_VER (the official
@@ -296,6 +307,9 @@ def stamp_provenance(model, context, refs=None, steps=None, threads=None):
         The steps run, their status and the parameters used (see :func:`run`).
     threads : int, optional
         Threads of the numba kernels.
+    stage : str
+        The stage recorded; a record an earlier stage left in the product
+        is kept inside the new one under ``"previous"``.
     """
     versions = software_versions()
     model.meta["CAL_VER"] = (__version__, "webbflow version")
@@ -304,11 +318,11 @@ def stamp_provenance(model, context, refs=None, steps=None, threads=None):
         model.meta["CRDS_CTX"] = (context, "CRDS context")
     if versions["crds"] != "not installed":
         model.meta["CRDS_VER"] = (versions["crds"], "CRDS version")
-    for line in _history_lines("webbflow detector1 with", [f"{k} {v}" for k, v in versions.items()]):
+    for line in _history_lines(f"webbflow {stage} with", [f"{k} {v}" for k, v in versions.items()]):
         model.meta.add_history(line)
     record = {
         "software": "webbflow",
-        "stage": "detector1",
+        "stage": stage,
         "versions": versions,
         "crds_context": context or "unknown",
         "references": {reftype: "N/A" if path in (None, "N/A") else f"crds://{os.path.basename(path)}"
@@ -317,6 +331,9 @@ def stamp_provenance(model, context, refs=None, steps=None, threads=None):
     }
     if threads is not None:
         record["threads"] = int(threads)
+    previous = model.asdf_tree.get(PROVENANCE_KEY)
+    if previous and previous.get("stage") != stage:
+        record["previous"] = previous
     model.asdf_tree[PROVENANCE_KEY] = record
 
 

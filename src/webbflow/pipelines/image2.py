@@ -10,19 +10,21 @@ its R_* keyword (R_DISTOR, R_FILOFF, R_FLAT, R_PHOTOM, R_AREA).
 import json
 import os
 
-from webbflow import __version__
 from webbflow.errors import InputError, WebbflowError
-from webbflow.pipelines.detector1 import _check_parameter, _history_lines, _load_callable, _plain, software_versions
+from webbflow.pipelines.detector1 import (
+    PROVENANCE_KEY,  # noqa: F401  (the same record key as detector1; re-exported)
+    _check_parameter,
+    _step_record,
+    plan_steps,
+    reftypes_of,
+    stamp_provenance,
+)
 from webbflow.refs.reftypes import REFTYPE_KEYWORDS
 
 #: The steps of image2, in order, and the module of each.
 STEPS = ("bkg_subtract", "assign_wcs", "flat_field", "photom")
 _MODULES = {"bkg_subtract": "background", "assign_wcs": "assign_wcs", "flat_field": "flat_field",
             "photom": "photom"}
-
-#: The key of the provenance record in a product's ASDF extension (as detector1's).
-PROVENANCE_KEY = "webbflow_provenance"
-
 
 def step_module(name):
     """Import the module of an image2 step."""
@@ -49,24 +51,12 @@ def step_settings(name, meta, config):
 
 def plan(meta, config=None):
     """The steps to run: a list of (name, module, function, params, skip)."""
-    planned = []
-    for name in STEPS:
-        module, settings = step_settings(name, meta, config)
-        skip = bool(settings.pop("skip", False))
-        target = settings.pop("callable", None)
-        function = _load_callable(target, name) if target else module.run
-        planned.append((name, module, function, settings, skip))
-    return planned
+    return plan_steps(STEPS, step_settings, meta, config)
 
 
 def required_reftypes(meta, config=None):
     """The CRDS reference types image2 reads for this exposure (sorted)."""
-    types = set()
-    for _name, module, _function, _params, skip in plan(meta, config):
-        if not skip:
-            types.update(module.REFTYPES)
-            types.update(getattr(module, "OPTIONAL_REFTYPES", ()))
-    return sorted(types)
+    return reftypes_of(plan(meta, config))
 
 
 def check_input(model):
@@ -153,48 +143,8 @@ def run(model, refs, config=None, context=None, backgrounds=(), log=None, thread
             if keyword and not skip:
                 model.meta[keyword] = "N/A" if path in (None, "N/A") else f"crds://{os.path.basename(path)}"
         log(f"{name}: {model.meta[module.STATUS_KEYWORD]}")
-    stamp_provenance(model, context, refs, _step_record(planned, model.meta))
+    stamp_provenance(model, context, refs, _step_record(planned, model.meta), stage="image2")
     return model
-
-
-def _step_record(planned, meta):
-    steps = {}
-    for name, module, function, params, _skip in planned:
-        entry = {"status": str(meta.get(module.STATUS_KEYWORD, "COMPLETE")), "parameters": dict(params)}
-        if function is not module.run:
-            entry["callable"] = f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"
-        steps[name] = entry
-    return steps
-
-
-def stamp_provenance(model, context, refs=None, steps=None):
-    """Record software, CRDS context, references and steps of image2 (as detector1 does).
-
-    The record of the earlier stage (detector1) is kept inside the new one
-    under ``"previous"``.
-    """
-    versions = software_versions()
-    model.meta["CAL_VER"] = (__version__, "webbflow version")
-    model.meta["CAL_VCS"] = ("webbflow", "calibration software")
-    if context:
-        model.meta["CRDS_CTX"] = (context, "CRDS context")
-    if versions["crds"] != "not installed":
-        model.meta["CRDS_VER"] = (versions["crds"], "CRDS version")
-    for line in _history_lines("webbflow image2 with", [f"{k} {v}" for k, v in versions.items()]):
-        model.meta.add_history(line)
-    record = {
-        "software": "webbflow",
-        "stage": "image2",
-        "versions": versions,
-        "crds_context": context or "unknown",
-        "references": {reftype: "N/A" if path in (None, "N/A") else f"crds://{os.path.basename(path)}"
-                       for reftype, path in sorted((refs or {}).items())},
-        "steps": _plain(steps or {}),
-    }
-    previous = model.asdf_tree.get(PROVENANCE_KEY)
-    if previous:
-        record["previous"] = previous
-    model.asdf_tree[PROVENANCE_KEY] = record
 
 
 def backgrounds_from_asn(asn_path, science):
