@@ -278,6 +278,29 @@ def test_crds_selects_the_simulated_references(program):
             assert got[reftype] == "NOT FOUND n/a", (name, reftype, got[reftype])
 
 
+def test_reference_headers_say_what_their_rules_select(program):
+    """Re-registering an unchanged reference (``refs new-context --replace``) must replace its own rule.
+
+    ``rule_from_reference`` reads the selection from the file's header; it must equal the rule the
+    simulated rmaps hold for that file, else a replacement lands in a new rule CRDS never chooses.
+    """
+    from webbflow.refs.cache import context_rules, rule_from_reference
+
+    rules = context_rules(program["crds_cache"], "jwst_0001.pmap")
+    checked = 0
+    for instrument, info in rules.items():
+        for reftype, entry in info["types"].items():
+            for match, by_date in (entry["selections"] or {}).items():
+                for filename in by_date.values():
+                    path = os.path.join(program["crds_cache"], "references", "jwst", instrument.lower(), filename)
+                    if not filename.endswith(".fits"):
+                        continue  # ASDF references keep their selection in the tree, not a FITS header
+                    got = rule_from_reference(path, entry["parkey"])
+                    assert (got[0], got[1], got[2]) == (instrument, reftype, match), filename
+                    checked += 1
+    assert checked > 20
+
+
 # ---------------------------------------------------------------------------
 # pool
 # ---------------------------------------------------------------------------

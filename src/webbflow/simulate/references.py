@@ -84,7 +84,6 @@ _RSCD_SUBARRAYS = ("FULL", "BRIGHTSKY", "SUB256", "SUB128", "SUB64", "SLITLESSPR
                    "MASK1550", "MASKLYOT")
 
 # The one-frame-per-group pattern of each NIR instrument (the readout of NIR darks).
-_RAPID = {"NIRCAM": "RAPID", "NIRISS": "NISRAPID", "NIRSPEC": "NRSRAPID"}
 
 
 def ipc_kernels(alpha):
@@ -555,7 +554,9 @@ def _write_dark(spec, sub, dark, directory, namer, rules, sub_exps):
     miri = spec.is_miri
     data = dark if miri else dark[0]
     err = np.full(data.shape, 0.05, dtype=np.float32)
-    readpatt = sub_exps[0].readpatt if miri else _RAPID[spec.instrument]
+    # NIR darks are read out in RAPID but serve every pattern (dark_current averages their frames
+    # into the exposure's groups): READPATT says ANY, as the rule that selects them
+    readpatt = sub_exps[0].readpatt if miri else "ANY"
     extra = [("READPATT", readpatt), ("EXP_TYPE", "ANY"), ("NFRAMES", 1), ("GROUPGAP", 0),
              ("NGROUPS", int(data.shape[-3])), ("NOUTPUTS", sub.noutputs)]
     if miri:
